@@ -1,0 +1,173 @@
+"""Multiresolution grid encoding with Instant-NGP semantics (Mueller et al. 2022).
+
+Level ``l`` (0-based) has resolution ``N_l = floor(N_min * b**l)`` cells per axis,
+with growth factor ``b = exp((ln N_max - ln N_min) / (L - 1))``, so it has
+``N_l + 1`` vertices per axis. A level whose ``(N_l + 1)**d`` vertices fit in the
+table of ``2**T`` rows is indexed densely (row-major, axis 0 fastest); a larger
+level is hashed with ``XOR_i (v_i * pi_i) mod 2**T`` using the primes below. Each
+row holds F features; a query point gets the d-linear interpolation of its
+cell's ``2**d`` corner rows, per level, concatenated over levels.
+
+Coordinates are in ``[0, 1]^d``; points outside are clamped to the boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+#: Instant-NGP's spatial-hash primes; the first is 1 for cache coherence.
+HASH_PRIMES = (1, 2654435761, 805459861, 3674653429)
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Sizes of every level of a multiresolution grid.
+
+    Attributes:
+        resolutions: cells per axis, one per level.
+        table_sizes: rows per level: ``min((N_l+1)**d, 2**T)``.
+        hashed: whether each level is hashed (True) or dense (False).
+    """
+
+    resolutions: tuple[int, ...]
+    table_sizes: tuple[int, ...]
+    hashed: tuple[bool, ...]
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.table_sizes)
+
+
+def grid_layout(
+    in_dim: int, n_levels: int, log2_table_size: int, base_resolution: int, finest_resolution: int
+) -> GridLayout:
+    """Level resolutions and table sizes, without allocating anything."""
+    if n_levels == 1:
+        growth = 1.0
+    else:
+        growth = math.exp(
+            (math.log(finest_resolution) - math.log(base_resolution)) / (n_levels - 1)
+        )
+    resolutions, sizes, hashed = [], [], []
+    for level in range(n_levels):
+        # The small epsilon keeps e.g. 16 * 2.0**3 from flooring to 127.
+        resolution = max(1, int(math.floor(base_resolution * growth**level + 1e-6)))
+        dense_rows = (resolution + 1) ** in_dim
+        resolutions.append(resolution)
+        sizes.append(min(dense_rows, 2**log2_table_size))
+        hashed.append(dense_rows > 2**log2_table_size)
+    return GridLayout(tuple(resolutions), tuple(sizes), tuple(hashed))
+
+
+def corner_offsets(in_dim: int) -> torch.Tensor:
+    """The 2**d binary corner offsets of a unit cell, (2**d, d) int64, axis 0 fastest."""
+    corners = torch.arange(2**in_dim)
+    return torch.stack([(corners >> axis) & 1 for axis in range(in_dim)], dim=1)
+
+
+def grid_lookup(
+    x: torch.Tensor,
+    table: torch.Tensor,
+    resolutions: torch.Tensor,
+    offsets: torch.Tensor,
+    table_sizes: torch.Tensor,
+    hashed: torch.Tensor,
+) -> torch.Tensor:
+    """d-linear interpolation of a multiresolution (dense or hashed) grid.
+
+    Args:
+        x: (P, d) points in [0, 1]^d (clamped).
+        table: (R, F) feature rows of all levels stacked.
+        resolutions: (L,) int64 cells per axis per level.
+        offsets: (L,) int64 first row of each level in ``table``.
+        table_sizes: (L,) int64 rows per level.
+        hashed: (L,) bool, hashed or dense indexing per level.
+
+    Returns:
+        (P, L * F) features, level-major.
+    """
+    n_points, in_dim = x.shape
+    n_levels = resolutions.shape[0]
+    n_features = table.shape[1]
+    if n_points == 0:
+        return x.new_zeros(0, n_levels * n_features)
+    res_float = resolutions.to(x.dtype)
+    pos = x.clamp(0.0, 1.0)[:, None, :] * res_float[None, :, None]  # (P, L, d)
+    cell = torch.minimum(pos.floor().long(), (resolutions - 1)[None, :, None])
+    frac = pos - cell.to(x.dtype)  # (P, L, d) in [0, 1]
+    corners = corner_offsets(in_dim).to(x.device)  # (C, d)
+    vertex = cell[:, :, None, :] + corners[None, None]  # (P, L, C, d)
+
+    # Dense index: row-major with axis 0 fastest.
+    strides = (resolutions[:, None] + 1) ** torch.arange(in_dim, device=x.device)[None, :]
+    dense_index = (vertex * strides[None, :, None, :]).sum(-1)  # (P, L, C)
+    # Hashed index: XOR of coordinate * prime, modulo the table size (a power of two).
+    primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64, device=x.device)
+    products = vertex * primes
+    hash_index = products[..., 0]
+    for axis in range(1, in_dim):
+        hash_index = hash_index ^ products[..., axis]
+    hash_index = hash_index & (table_sizes - 1)[None, :, None]
+    index = torch.where(hashed[None, :, None], hash_index, dense_index) + offsets[None, :, None]
+
+    # Interpolation weights: product over axes of frac or (1 - frac).
+    corner_is_upper = corners.to(torch.bool)[None, None]  # (1, 1, C, d)
+    axis_weights = torch.where(corner_is_upper, frac[:, :, None, :], 1.0 - frac[:, :, None, :])
+    weights = axis_weights.prod(-1)  # (P, L, C)
+
+    rows = F.embedding(index, table)  # (P, L, C, F)
+    features = (rows * weights[..., None]).sum(2)  # (P, L, F)
+    return features.reshape(n_points, n_levels * n_features)
+
+
+class MultiresGrid(nn.Module):
+    """Instant-NGP multiresolution grid encoding (dense levels + hashed levels).
+
+    Args:
+        in_dim: coordinate dimension d (2 or 3; up to 4 supported by the primes).
+        n_levels: L.
+        n_features: F, features per level.
+        log2_table_size: T; each level has at most 2**T rows.
+        base_resolution: N_min, cells per axis at the coarsest level.
+        finest_resolution: N_max, cells per axis at the finest level.
+        init_scale: rows are initialised uniformly in [-init_scale, init_scale].
+
+    Input ``x``: (P, d) in [0, 1]^d. Output: (P, L * F).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        n_levels: int,
+        n_features: int,
+        log2_table_size: int,
+        base_resolution: int,
+        finest_resolution: int,
+        init_scale: float = 1e-4,
+    ):
+        super().__init__()
+        if in_dim > len(HASH_PRIMES):
+            raise ValueError(f"grid encoding supports up to {len(HASH_PRIMES)} dimensions")
+        self.in_dim = in_dim
+        self.layout = grid_layout(
+            in_dim, n_levels, log2_table_size, base_resolution, finest_resolution
+        )
+        sizes = torch.tensor(self.layout.table_sizes, dtype=torch.int64)
+        self.register_buffer("resolutions", torch.tensor(self.layout.resolutions), persistent=False)
+        self.register_buffer("table_sizes", sizes, persistent=False)
+        self.register_buffer("offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
+        self.register_buffer("hashed", torch.tensor(self.layout.hashed), persistent=False)
+        self.table = nn.Parameter(
+            torch.empty(self.layout.total_rows, n_features).uniform_(-init_scale, init_scale)
+        )
+        self.out_dim = n_levels * n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grid_lookup(
+            x, self.table, self.resolutions, self.offsets, self.table_sizes, self.hashed
+        )

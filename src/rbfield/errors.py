@@ -1,0 +1,14 @@
+"""User-facing errors.
+
+Anything raised as :class:`RbfieldError` is a problem with the user's input or
+environment. The CLI prints its message as one line (no traceback) and exits
+with status 2; library users can catch it like any exception.
+"""
+
+
+class RbfieldError(Exception):
+    """An input or setting that rbfield cannot work with; the message says what to do."""
+
+
+class TrainingDiverged(RbfieldError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""

@@ -1,0 +1,140 @@
+"""Saving and loading: atomic writes, fields as safetensors + JSON, fp16 export.
+
+A saved field is one ``.safetensors`` file whose metadata holds the JSON
+config (preset, signal spec, budget, seed), so it is self-contained; a
+``field.json`` copy beside it is for people. Every write goes to a temporary
+file in the same folder, is flushed to disk and then renamed over the target,
+so a crash or a full disk never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+from rbfield.errors import RbfieldError
+from rbfield.fields import Field, field_from_config
+
+FIELD_FILE = "field.safetensors"
+CONFIG_FILE = "field.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+#: Frozen geometry stays float32 in the compact export: inverse covariances
+#: of pixel-sized kernels exceed fp16's range (65504).
+KEEP_FP32 = ("centres", "shapes")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to ``path`` via a temporary file + rename.
+
+    Raises:
+        RbfieldError: the folder is missing or not writable, or the disk is
+            full; the previous file at ``path`` (if any) is left untouched.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise RbfieldError(f"cannot write {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        hint = "; the disk is full" if error.errno == errno.ENOSPC else ""
+        raise RbfieldError(f"cannot write {path}: {error.strerror}{hint}; the previous file is unchanged") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+
+
+def atomic_torch_save(path: str | os.PathLike, obj) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def field_bytes(field: Field, half: bool = False) -> bytes:
+    """The field's state as safetensors bytes, config in the metadata.
+
+    Args:
+        half: store floating tensors as float16, except frozen geometry.
+    """
+    tensors = {}
+    for name, tensor in field.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if half and tensor.is_floating_point() and not name.endswith(KEEP_FP32):
+            tensor = tensor.half()
+        tensors[name] = tensor
+    return safetensors_save(tensors, metadata={"rbfield_config": json.dumps(field.config)})
+
+
+def save_field(field: Field, folder: str | os.PathLike) -> Path:
+    """Write ``field.safetensors`` and ``field.json`` into ``folder``; returns the weights path."""
+    folder = Path(folder)
+    atomic_write_bytes(folder / FIELD_FILE, field_bytes(field))
+    atomic_write_json(folder / CONFIG_FILE, field.config)
+    return folder / FIELD_FILE
+
+
+def export_compact(field: Field, path: str | os.PathLike) -> int:
+    """Write the fp16 compact export; returns its size in bytes."""
+    data = field_bytes(field, half=True)
+    atomic_write_bytes(path, data)
+    return len(data)
+
+
+def resolve_field_path(path: str | os.PathLike) -> Path:
+    """Accept a run folder or a ``.safetensors`` file; return the weights file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FIELD_FILE
+    if not path.exists():
+        raise RbfieldError(f"{path}: no such file; pass a run folder or a .safetensors field")
+    return path
+
+
+def load_field(path: str | os.PathLike, device: str | torch.device = "cpu") -> Field:
+    """Load a field saved by :func:`save_field` or :func:`export_compact`.
+
+    Args:
+        path: a run folder or a ``.safetensors`` file.
+        device: where to put it.
+
+    Returns:
+        The field in eval mode, float32.
+    """
+    path = resolve_field_path(path)
+    try:
+        data = path.read_bytes()
+        tensors = safetensors_load(data)
+        from safetensors import safe_open  # metadata lives in the header
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        config = json.loads(metadata["rbfield_config"])
+    except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as error:
+        raise RbfieldError(f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run") from None
+    field = field_from_config(config)
+    state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
+    try:
+        field.load_state_dict(state)
+    except RuntimeError as error:
+        raise RbfieldError(f"{path}: weights do not match their config: {str(error).splitlines()[0]}") from None
+    return field.to(device).eval()

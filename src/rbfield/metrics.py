@@ -1,0 +1,78 @@
+"""Image metrics with stated settings.
+
+* PSNR: ``-10 log10(MSE)`` on images in [0, 1] (data range 1), over all
+  pixels and channels.
+* SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K1 = 0.01,
+  K2 = 0.03, data range 1, population (not sample) statistics, mean over the
+  valid (unpadded) region and over channels. This matches
+  ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=1)``. It is computed in horizontal
+  bands so memory stays bounded for any image size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB for a data range of 1; infinite for a perfect match."""
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR in dB of two [0, 1] images of equal shape (any layout)."""
+    mse = torch.mean((prediction.double() - target.double()) ** 2).item()
+    return psnr_from_mse(mse)
+
+
+def _gaussian_window() -> torch.Tensor:
+    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - (SSIM_WINDOW - 1) / 2
+    window = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
+    return window / window.sum()
+
+
+def _blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Valid separable Gaussian blur of (N, 1, H, W)."""
+    x = F.conv2d(x, window.view(1, 1, -1, 1))
+    return F.conv2d(x, window.view(1, 1, 1, -1))
+
+
+def ssim(prediction: torch.Tensor, target: torch.Tensor, band_rows: int = 256) -> float:
+    """Mean SSIM of two (H, W, C) images in [0, 1]; H and W must be >= 11.
+
+    Args:
+        prediction, target: (H, W, C) tensors in [0, 1].
+        band_rows: output rows per band (memory ~ band_rows * W * C * 8 doubles).
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"shapes differ: {tuple(prediction.shape)} vs {tuple(target.shape)}")
+    height, width, channels = target.shape
+    if min(height, width) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels")
+    window = _gaussian_window().to(target.device)
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    valid_rows = height - SSIM_WINDOW + 1
+    total, count = 0.0, 0
+    for start in range(0, valid_rows, band_rows):
+        stop = min(start + band_rows, valid_rows)
+        rows = slice(start, stop + SSIM_WINDOW - 1)
+        a = prediction[rows].double().permute(2, 0, 1)[:, None]  # (C, 1, h, W)
+        b = target[rows].double().permute(2, 0, 1)[:, None]
+        mu_a, mu_b = _blur(a, window), _blur(b, window)
+        var_a = _blur(a * a, window) - mu_a**2
+        var_b = _blur(b * b, window) - mu_b**2
+        cov = _blur(a * b, window) - mu_a * mu_b
+        ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+            (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+        )
+        total += ssim_map.sum().item()
+        count += ssim_map.numel()
+    return total / count

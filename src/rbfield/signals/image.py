@@ -1,0 +1,194 @@
+"""The image signal: pixels in, coordinates and targets out, PSNR/SSIM judged.
+
+Coordinates: pixel (row i, column j) of an H x W image has its centre at
+``x = ((j + 0.5) / W, (i + 0.5) / H)`` in [0, 1]^2, so an image can be
+reconstructed at any other size by sampling the same square at that size's
+pixel centres. Values are the channels scaled to [0, 1] (8-bit / 255,
+16-bit / 65535); grey images have 1 channel, RGBA keeps alpha as a 4th.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rbfield.errors import RbfieldError
+from rbfield.metrics import psnr, psnr_from_mse, ssim
+from rbfield.spec import SignalSpec
+
+#: Pixels per training step; NeuRBF trains on 2**18 pixels per batch.
+DEFAULT_BATCH = 2**18
+#: Points per forward pass when reconstructing, to bound memory.
+RENDER_TILE = 2**16
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read PNG, JPEG, TIFF (and anything else imageio reads) as float32 in [0, 1].
+
+    Returns:
+        (H, W, C) float32 array, C in {1, 2, 3, 4}.
+
+    Raises:
+        RbfieldError: missing or unreadable file, not an image, empty image,
+            unsupported layout, or NaN/inf pixels.
+    """
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if not path.exists():
+        raise RbfieldError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise RbfieldError(f"{path}: is a folder; pass an image file (PNG, JPEG or TIFF)")
+    if path.stat().st_size == 0:
+        raise RbfieldError(f"{path}: the file is empty (0 bytes); pass a PNG, JPEG or TIFF image")
+    try:
+        array = np.asarray(iio.imread(path))
+    except PermissionError:
+        raise RbfieldError(f"{path}: permission denied; make the file readable") from None
+    except Exception as error:  # imageio raises many types for undecodable files
+        raise RbfieldError(
+            f"{path}: not a readable image ({type(error).__name__}); pass a PNG, JPEG or TIFF file"
+        ) from None
+    return image_to_float(array, str(path))
+
+
+def image_to_float(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """Convert an integer or float image array to (H, W, C) float32 in [0, 1]."""
+    if array.ndim == 4:  # multi-page TIFF or animation: the first page
+        array = array[0]
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] > 4:
+        raise RbfieldError(f"{name}: unsupported image layout {array.shape}; expected HxW or HxWxC with C <= 4")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise RbfieldError(f"{name}: the image has size 0 ({array.shape[1]}x{array.shape[0]})")
+    if array.dtype == np.bool_:
+        pixels = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        pixels = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    else:
+        pixels = array.astype(np.float32)
+        if not np.isfinite(pixels).all():
+            raise RbfieldError(f"{name}: the image contains NaN or infinite pixels; fix or mask them first")
+        pixels = pixels.clip(0.0, 1.0)
+    return np.ascontiguousarray(pixels)
+
+
+def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: int = 8) -> None:
+    """Write (H, W, C) [0, 1] pixels as an 8- or 16-bit PNG, atomically."""
+    import imageio.v3 as iio
+
+    from rbfield.io import atomic_write_bytes
+
+    if isinstance(pixels, torch.Tensor):
+        pixels = pixels.detach().cpu().numpy()
+    scale, dtype = (255, np.uint8) if bits == 8 else (65535, np.uint16)
+    data = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)
+    if data.shape[2] == 1:
+        data = data[:, :, 0]
+    atomic_write_bytes(path, iio.imwrite("<bytes>", data, extension=".png"))
+
+
+def pixel_centres(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(H * W, 2) pixel-centre coordinates (x, y) in [0, 1]^2, row-major."""
+    xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) / width
+    ys = (torch.arange(height, dtype=torch.float32, device=device) + 0.5) / height
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def reconstruct(field: torch.nn.Module, width: int, height: int, tile: int = RENDER_TILE) -> torch.Tensor:
+    """Sample a field at the pixel centres of a width x height image.
+
+    Evaluates ``tile`` points at a time, so memory is bounded for any size.
+
+    Returns:
+        (H, W, C) float32 tensor, unclipped.
+    """
+    device = next(field.parameters()).device
+    xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) / width
+    rows_per_tile = max(1, tile // width)
+    bands = []
+    for top in range(0, height, rows_per_tile):
+        ys = (torch.arange(top, min(top + rows_per_tile, height), dtype=torch.float32, device=device) + 0.5) / height
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        coords = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1)
+        bands.append(field(coords).reshape(ys.shape[0], width, -1))
+    return torch.cat(bands).float()
+
+
+class ImageSignal:
+    """A photo as a signal for :func:`rbfield.fit`.
+
+    Args:
+        pixels: (H, W, C) float array/tensor in [0, 1].
+        name: shown in reports.
+        batch_size: pixels per step; when the image has at most this many
+            pixels, every step uses all of them (as NeuRBF does).
+        device: where coordinates and targets live.
+    """
+
+    def __init__(self, pixels, name: str = "image", batch_size: int = DEFAULT_BATCH, device="cpu"):
+        pixels = torch.as_tensor(np.asarray(pixels, dtype=np.float32), device=device)
+        if pixels.ndim != 3 or min(pixels.shape[:2]) == 0:
+            raise RbfieldError(f"{name}: expected an HxWxC image, got shape {tuple(pixels.shape)}")
+        self.pixels = pixels
+        self.name = name
+        self.height, self.width, self.channels = pixels.shape
+        self.batch_size = batch_size
+        self.coords = pixel_centres(self.width, self.height, device)
+        self.targets = pixels.reshape(-1, self.channels)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, **kwargs) -> "ImageSignal":
+        return cls(load_image(path), name=Path(path).name, **kwargs)
+
+    def spec(self) -> SignalSpec:
+        return SignalSpec("image", 2, self.channels, (self.width, self.height))
+
+    @property
+    def n_pixels(self) -> int:
+        return self.height * self.width
+
+    # --- what the trainer calls -------------------------------------------------
+    def batch(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(coords (B, 2), targets (B, C)): all pixels, or a random subset of batch_size."""
+        if self.n_pixels <= self.batch_size:
+            return self.coords, self.targets
+        index = torch.randint(self.n_pixels, (self.batch_size,), generator=generator).to(self.coords.device)
+        return self.coords[index], self.targets[index]
+
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over the batch and channels."""
+        return torch.mean((prediction - target) ** 2)
+
+    def progress(self, loss: float) -> dict:
+        """Numbers shown beside the loss on the progress bar."""
+        return {"psnr": psnr_from_mse(loss)}
+
+    def evaluate(self, field: torch.nn.Module) -> dict:
+        """Quick whole-image PSNR (dB) of the clipped reconstruction."""
+        prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
+        return {"psnr": psnr(prediction, self.pixels)}
+
+    # --- initialisation and reporting -----------------------------------------
+    def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Pixel centres (M, 2), Sobel gradient magnitude summed over channels (M,), pixel size."""
+        from skimage.filters import sobel
+
+        image = self.pixels.cpu().numpy()
+        magnitude = sum(sobel(image[:, :, c]) for c in range(self.channels))
+        weights = torch.from_numpy(np.asarray(magnitude, dtype=np.float32).reshape(-1))
+        return self.coords.cpu(), weights, 1.0 / max(self.width, self.height)
+
+    def final_metrics(self, field: torch.nn.Module) -> tuple[dict, torch.Tensor]:
+        """PSNR and SSIM of the clipped reconstruction, and the reconstruction (H, W, C)."""
+        prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
+        metrics = {"psnr": psnr(prediction, self.pixels)}
+        if min(self.width, self.height) >= 11:
+            metrics["ssim"] = ssim(prediction, self.pixels)
+        return metrics, prediction

@@ -1,0 +1,211 @@
+"""The one training loop. It knows fields and signals, nothing about images.
+
+A *signal* supplies::
+
+    batch(step, generator) -> (coords (B, d), targets (B, C))
+    loss(prediction, target) -> scalar tensor
+    progress(loss: float) -> dict of numbers for the progress bar
+    evaluate(field) -> dict of metrics, recorded in the history
+
+Optimisation: Adam (betas 0.9/0.99, eps 1e-15) with the field's per-group
+learning rates, decayed by a cosine from 1x to ``final_lr_fraction`` x over
+the run (the run's progress is the larger of step/steps and time/budget).
+
+Robustness: the checkpoint is written atomically every ``checkpoint_every``
+steps and at the end; Ctrl-C writes one and re-raises KeyboardInterrupt; a
+non-finite loss raises :class:`TrainingDiverged` before the bad step is taken.
+Batches are drawn from a generator seeded by (seed, step), so a resumed run
+sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field as dataclass_field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from rbfield.errors import RbfieldError, TrainingDiverged
+from rbfield.fields import Field
+from rbfield.io import CHECKPOINT_FILE, atomic_torch_save
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one fit.
+
+    Attributes:
+        steps: optimisation steps; None to run on the time budget alone.
+        time_budget: seconds of training (evaluation excluded); None for none.
+        seed: seeds the batch order.
+        eval_every: steps between evaluations (the PSNR-vs-step curve).
+        checkpoint_every: steps between checkpoints (0: only at the end).
+        final_lr_fraction: learning rate at the end, as a fraction of the start.
+        betas, eps: Adam settings (NeuRBF: (0.9, 0.99), 1e-15).
+        progress: show a progress bar.
+    """
+
+    steps: int | None = 2000
+    time_budget: float | None = None
+    seed: int = 0
+    eval_every: int = 250
+    checkpoint_every: int = 1000
+    final_lr_fraction: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-15
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.steps is None and self.time_budget is None:
+            raise RbfieldError("give a number of steps, a time budget, or both")
+        if self.steps is not None and self.steps < 1:
+            raise RbfieldError(f"steps must be at least 1, got {self.steps}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise RbfieldError(f"the time budget must be positive, got {self.time_budget}")
+
+
+@dataclass
+class FitResult:
+    """What a fit did: steps taken, training seconds, and the evaluation history."""
+
+    steps: int
+    seconds: float
+    history: list[dict] = dataclass_field(default_factory=list)
+
+
+def cosine_factor(progress: float, final_fraction: float) -> float:
+    """Learning-rate multiplier at run progress in [0, 1]: 1 -> final_fraction."""
+    progress = min(max(progress, 0.0), 1.0)
+    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _run_progress(config: TrainConfig, step: int, seconds: float) -> float:
+    fractions = []
+    if config.steps is not None:
+        fractions.append(step / config.steps)
+    if config.time_budget is not None:
+        fractions.append(seconds / config.time_budget)
+    return max(fractions)
+
+
+def _make_optimizer(field: Field, config: TrainConfig) -> torch.optim.Adam:
+    groups = field.param_groups()
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return torch.optim.Adam(groups, betas=config.betas, eps=config.eps)
+
+
+def _save_checkpoint(path: Path, field: Field, optimizer, step: int, seconds: float, history: list, config: TrainConfig):
+    atomic_torch_save(
+        path,
+        {
+            "field_config": field.config,
+            "field_state": field.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "seconds": seconds,
+            "history": history,
+            "train_config": asdict(config),
+        },
+    )
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a training checkpoint (``checkpoint.pt``) with a clear error if it is unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise RbfieldError(f"{path}: no checkpoint to resume from; run without --resume first")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise RbfieldError(f"{path}: unreadable checkpoint ({type(error).__name__}); start a new run") from None
+
+
+def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False) -> FitResult:
+    """Train ``field`` on ``signal``.
+
+    Args:
+        field: an initialised field (see :meth:`Field.initialize`).
+        signal: see the module docstring.
+        config: the run's settings.
+        run_dir: where ``checkpoint.pt`` goes; None for no checkpoints.
+        resume: continue from ``run_dir/checkpoint.pt``.
+
+    Returns:
+        A :class:`FitResult`; ``field`` holds the trained weights.
+
+    Raises:
+        TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
+        KeyboardInterrupt: after writing a resumable checkpoint.
+    """
+    checkpoint_path = Path(run_dir) / CHECKPOINT_FILE if run_dir is not None else None
+    optimizer = _make_optimizer(field, config)
+    step, seconds, history = 0, 0.0, []
+    if resume:
+        if checkpoint_path is None:
+            raise RbfieldError("resuming needs a run folder")
+        state = load_checkpoint(checkpoint_path)
+        if state["field_config"] != field.config:
+            raise RbfieldError(
+                f"{checkpoint_path} was made by a different field ({state['field_config']['preset']}, "
+                f"budget {state['field_config']['budget']}); use the same --field and --params"
+            )
+        field.load_state_dict(state["field_state"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, seconds, history = state["step"], state["seconds"], state["history"]
+
+    def save():
+        if checkpoint_path is not None:
+            _save_checkpoint(checkpoint_path, field, optimizer, step, seconds, history, config)
+
+    def finished() -> bool:
+        return _run_progress(config, step, seconds) >= 1.0
+
+    def record_evaluation():
+        field.eval()
+        metrics = signal.evaluate(field)
+        field.train()
+        history.append({"step": step, "seconds": round(seconds, 3), **metrics})
+
+    bar = tqdm(total=config.steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True, leave=False)
+    field.train()
+    try:
+        while not finished():
+            started = time.perf_counter()
+            factor = cosine_factor(_run_progress(config, step, seconds), config.final_lr_fraction)
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * factor
+            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            coords, targets = signal.batch(step, generator)
+            loss = signal.loss(field(coords), targets)
+            if not torch.isfinite(loss):
+                where = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at step {step}: training diverged{where}. "
+                    "Check the input for NaNs or lower the learning rate."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seconds += time.perf_counter() - started
+            loss_value = loss.item()
+            bar.update(1)
+            bar.set_postfix({"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}})
+            if step % config.eval_every == 0:
+                record_evaluation()
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        bar.close()
+        save()
+        raise
+    bar.close()
+    if not history or history[-1]["step"] != step:
+        record_evaluation()
+    save()
+    field.eval()
+    return FitResult(steps=step, seconds=seconds, history=history)
