@@ -13,10 +13,14 @@ Quick use::
     result = rbfield.fit(field, signal, rbfield.TrainConfig(steps=2000))
 """
 
-from rbfield.errors import RbfieldError, TrainingDiverged
-from rbfield.fields import Field, PRESETS, build_field, parse_budget
-from rbfield.signals.image import ImageSignal, load_image
-from rbfield.train import TrainConfig, fit
+from rbfield.ops import keep_freed_memory_mapped
+
+keep_freed_memory_mapped()
+
+from rbfield.errors import RbfieldError, TrainingDiverged  # noqa: E402
+from rbfield.fields import Field, PRESETS, build_field, parse_budget  # noqa: E402
+from rbfield.signals.image import ImageSignal, load_image  # noqa: E402
+from rbfield.train import TrainConfig, fit  # noqa: E402
 
 __all__ = [
     "RbfieldError",

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 
 from rbfield.encodings.neighbours import NeighbourIndex
 from rbfield.encodings.rbf_init import initial_rbf_geometry
+from rbfield.ops import fast_paths_enabled
+from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
 
 KERNELS = ("inverse_quadric", "gaussian", "tent")
 
@@ -158,23 +160,31 @@ class AdaptiveRBF(nn.Module):
             self._index_key = key
         return self._index.query(x, self.k_neighbours)
 
-    def _neighbour_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Neighbour indices (P, k) and (normalised) kernel values (P, k)."""
+    def _neighbour_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        """Neighbour indices (P, k), (normalised) kernel values (P, k), and the
+        fast path's angle tables when they may be used (else None).
+
+        For a fixed point set (the same tensor, unmodified) under frozen
+        geometry, all three are computed once and cached.
+        """
         cacheable = self.geometry_frozen and not x.requires_grad
         geometry_key = (self.centres._version, self.shapes._version)
         if cacheable and self._cache is not None:
-            cached_x, cached_version, cached_geometry, index, values = self._cache
+            cached_x, cached_version, cached_geometry, index, values, tables = self._cache
             if cached_x is x and cached_version == x._version and cached_geometry == geometry_key:
-                return index, values
+                return index, values, tables
         index = self.neighbours(x)
         values = kernel_values(
             self.kernel, x, F.embedding(index, self.centres), self._gather_shapes(index)
         )
         if self.normalize:
             values = values / (values.detach().sum(-1, keepdim=True) + 1e-8)
+        tables = None
         if cacheable:
-            self._cache = (x, x._version, geometry_key, index, values)
-        return index, values
+            if self.frequencies.numel() and fast_paths_enabled():
+                tables = angle_tables(values, self.frequencies)
+            self._cache = (x, x._version, geometry_key, index, values, tables)
+        return index, values, tables
 
     def _gather_shapes(self, index: torch.Tensor) -> torch.Tensor:
         flat = self.shapes.reshape(self.n_kernels, -1)
@@ -183,13 +193,12 @@ class AdaptiveRBF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 0:
             return x.new_zeros(0, self.out_dim)
-        index, values = self._neighbour_weights(x)
-        features = F.embedding(index, self.weights)  # (P, k, C)
-        if self.frequencies.numel():
-            basis = torch.sin(values[..., None] * self.frequencies + self.phase)  # (P, k, C)
-        else:
-            basis = values[..., None]
-        return (features * basis).sum(1)
+        index, values, tables = self._neighbour_weights(x)
+        if not self.frequencies.numel():
+            return (F.embedding(index, self.weights) * values[..., None]).sum(1)
+        if tables is not None:
+            return compose_fixed_angles(index, *tables, self.weights, self.phase)
+        return compose_reference(index, values, self.weights, self.frequencies, self.phase)
 
 
 def _lattice(n_points: int, in_dim: int) -> tuple[torch.Tensor, float]:

@@ -45,7 +45,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if path.stat().st_size == 0:
         raise RbfieldError(f"{path}: the file is empty (0 bytes); pass a PNG, JPEG or TIFF image")
     try:
-        array = np.asarray(iio.imread(path))
+        array = _read_16bit_colour_png(path)
+        if array is None:
+            array = np.asarray(iio.imread(path))
     except PermissionError:
         raise RbfieldError(f"{path}: permission denied; make the file readable") from None
     except Exception as error:  # imageio raises many types for undecodable files
@@ -53,6 +55,21 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             f"{path}: not a readable image ({type(error).__name__}); pass a PNG, JPEG or TIFF file"
         ) from None
     return image_to_float(array, str(path))
+
+
+def _read_16bit_colour_png(path: Path) -> np.ndarray | None:
+    """Read a 16-bit grey+alpha/RGB/RGBA PNG with pypng (Pillow reduces these
+    to 8 bits); None for any other file."""
+    with open(path, "rb") as file:
+        header = file.read(26)
+    is_png = header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR"
+    if not (is_png and header[24] == 16 and header[25] in (4, 2, 6)):
+        return None
+    import png
+
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    channels = info["planes"]
+    return np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, channels)
 
 
 def image_to_float(array: np.ndarray, name: str = "image") -> np.ndarray:
@@ -77,19 +94,37 @@ def image_to_float(array: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def encode_png(data: np.ndarray) -> bytes:
+    """Encode an (H, W, C) uint8 or uint16 array as PNG bytes (C = 1, 2, 3 or 4).
+
+    Written here because Pillow cannot write 16-bit RGB(A) PNGs. Uses filter
+    type 0 on every row and zlib level 6.
+    """
+    import struct
+    import zlib
+
+    height, width, channels = data.shape
+    bit_depth = 16 if data.dtype == np.uint16 else 8
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = data.astype(">u2" if bit_depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
 def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: int = 8) -> None:
     """Write (H, W, C) [0, 1] pixels as an 8- or 16-bit PNG, atomically."""
-    import imageio.v3 as iio
-
     from rbfield.io import atomic_write_bytes
 
     if isinstance(pixels, torch.Tensor):
         pixels = pixels.detach().cpu().numpy()
     scale, dtype = (255, np.uint8) if bits == 8 else (65535, np.uint16)
     data = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)
-    if data.shape[2] == 1:
-        data = data[:, :, 0]
-    atomic_write_bytes(path, iio.imwrite("<bytes>", data, extension=".png"))
+    atomic_write_bytes(path, encode_png(data))
 
 
 def pixel_centres(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -1,0 +1,49 @@
+"""The ``rbfield`` command line: ``rbfield VERB KIND ...`` (e.g. ``fit image``).
+
+Each task module registers its own commands (``cli_image.register``). Every
+user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
+one ``error:`` line with exit status 2 and no traceback. Ctrl-C during a fit
+saves a resumable checkpoint and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rbfield.errors import RbfieldError
+
+VERBS = {
+    "fit": "fit a field to a signal",
+    "render": "sample a fitted field",
+    "eval": "score a fitted field against a signal",
+    "compare": "fit several fields side by side at one budget",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rbfield import __version__, cli_image
+
+    parser = argparse.ArgumentParser(prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU.")
+    parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    verbs = {
+        verb: commands.add_parser(verb, help=help_text).add_subparsers(dest="kind", required=True)
+        for verb, help_text in VERBS.items()
+    }
+    cli_image.register(verbs, commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except RbfieldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

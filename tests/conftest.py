@@ -1,0 +1,32 @@
+"""Shared fixtures: small crops of real photos bundled with scikit-image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from rbfield.signals.image import image_to_float
+
+
+def centre_crop(photo: np.ndarray, size: int) -> np.ndarray:
+    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
+    return np.ascontiguousarray(photo[top : top + size, left : left + size])
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def coffee_crop() -> np.ndarray:
+    """64x64 RGB float32 crop of scikit-image's coffee photo (a real photograph)."""
+    return image_to_float(centre_crop(data.coffee(), 64))
+
+
+@pytest.fixture(scope="session")
+def chelsea_crop_uint8() -> np.ndarray:
+    """48x48 RGB uint8 crop of scikit-image's chelsea photo."""
+    return centre_crop(data.chelsea(), 48)

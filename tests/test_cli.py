@@ -1,0 +1,117 @@
+"""The command line: fit -> render -> eval round trip, compare, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from rbfield.cli import main
+from rbfield.metrics import psnr
+from rbfield.signals.image import load_image
+
+import torch
+
+
+@pytest.fixture(scope="module")
+def photo_path(tmp_path_factory, chelsea_crop_uint8):
+    path = tmp_path_factory.mktemp("photo") / "chelsea.png"
+    iio.imwrite(path, chelsea_crop_uint8)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory, photo_path):
+    out = tmp_path_factory.mktemp("run") / "fit"
+    code = main(["fit", "image", str(photo_path), "--params", "12k", "--steps", "120", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_a_complete_run_folder(fitted_run):
+    for name in ("metrics.json", "config.json", "reconstruction.png", "comparison.png", "psnr_curve.png",
+                 "field.safetensors", "field.json", "field_fp16.safetensors", "checkpoint.pt"):
+        assert (fitted_run / name).stat().st_size > 0, name
+    metrics = json.loads((fitted_run / "metrics.json").read_text())
+    for key in ("psnr", "ssim", "trainable_params", "total_params", "steps", "seconds", "field", "width", "height",
+                "compact_bytes", "bits_per_pixel"):
+        assert key in metrics, key
+    assert metrics["steps"] == 120 and metrics["field"] == "neurbf"
+    assert metrics["width"] == 48 and metrics["height"] == 48
+    assert metrics["trainable_params"] <= 12_000 < metrics["total_params"]
+    assert metrics["psnr"] > 30.0
+    assert metrics["bits_per_pixel"] == pytest.approx(metrics["compact_bytes"] * 8 / 48**2)
+    assert abs(metrics["psnr_fp16"] - metrics["psnr"]) < 0.5
+
+
+def test_render_then_eval_round_trip(tmp_path, fitted_run, photo_path, capsys):
+    metrics = json.loads((fitted_run / "metrics.json").read_text())
+    rendered = tmp_path / "same.png"
+    assert main(["render", "image", str(fitted_run), "--size", "48x48", "--out", str(rendered)]) == 0
+    # The 8-bit PNG differs from the float reconstruction by quantisation only.
+    assert psnr(torch.from_numpy(load_image(rendered)), torch.from_numpy(load_image(photo_path))) == pytest.approx(
+        metrics["psnr"], abs=0.3
+    )
+    capsys.readouterr()
+    assert main(["eval", "image", str(fitted_run / "field.safetensors"), str(photo_path)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["psnr"] == pytest.approx(metrics["psnr"], abs=1e-9)
+    assert evaluated["ssim"] == pytest.approx(metrics["ssim"], abs=1e-9)
+
+    large = tmp_path / "large.png"
+    assert main(["render", "image", str(fitted_run), "--size", "150x100", "--out", str(large), "--bits", "16"]) == 0
+    assert load_image(large).shape == (100, 150, 3)
+    assert large.read_bytes()[24] == 16  # IHDR bit depth
+
+
+def test_compare_runs_every_field_at_one_budget(tmp_path, photo_path):
+    out = tmp_path / "cmp"
+    code = main(["compare", "image", str(photo_path), "--fields", "neurbf,instant-ngp", "--params", "12k",
+                 "--steps", "20", "--out", str(out), "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "compare.json").read_text())
+    assert [run["field"] for run in summary["runs"]] == ["neurbf", "instant-ngp"]
+    assert all(run["trainable_params"] <= 12_000 for run in summary["runs"])
+    assert (out / "compare.png").stat().st_size > 0 and "| neurbf |" in (out / "compare.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["fit", "image", "{missing}"], "no such file"),
+        (["fit", "image", "{text}"], "not a readable image"),
+        (["fit", "image", "{photo}", "--field", "nerf-magic"], "unknown field 'nerf-magic'"),
+        (["fit", "image", "{photo}", "--params", "500"], "too small for field 'neurbf'"),
+        (["fit", "image", "{photo}", "--params", "lots"], "cannot read parameter budget"),
+        (["render", "image", "{missing}", "--size", "4x4", "--out", "{out}/x.png"], "no such file"),
+        (["render", "image", "{text}", "--size", "4x4", "--out", "{out}/x.png"], "not an rbfield field file"),
+    ],
+)
+def test_bad_input_one_line_no_traceback_nothing_lost(tmp_path, photo_path, capsys, arguments, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"keep": true}')
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    paths = {"missing": tmp_path / "nope.png", "text": text, "photo": photo_path, "out": out}
+    argv = [a.format(**paths) for a in arguments]
+    if argv[0] == "fit":
+        argv += ["--out", str(out), "--steps", "5", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert (out / "metrics.json").read_text() == '{"keep": true}'
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rbfield.cli", "fit", "image", str(tmp_path / "missing.png")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.strip().startswith("error:")

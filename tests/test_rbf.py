@@ -1,0 +1,140 @@
+"""Adaptive RBFs: neighbours, kernels, sinusoid composition (fast vs reference), init."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rbfield.encodings import AdaptiveRBF
+from rbfield.encodings.neighbours import NeighbourIndex, brute_force_neighbours
+from rbfield.encodings.rbf import kernel_values
+from rbfield.encodings.rbf_init import cluster_covariances, weighted_kmeans
+from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
+
+
+def test_neighbours_match_brute_force():
+    centres = torch.rand(300, 2)
+    points = torch.rand(500, 2) * 1.4 - 0.2  # some outside the domain
+    for k in (1, 4, 8):
+        fast = NeighbourIndex(centres).query(points, k)
+        reference = brute_force_neighbours(points, centres, k)
+        # Compare distances (ties may order differently).
+        d_fast = ((points[:, None] - centres[fast]) ** 2).sum(-1)
+        d_ref = ((points[:, None] - centres[reference]) ** 2).sum(-1)
+        torch.testing.assert_close(d_fast, d_ref)
+
+
+def test_k_larger_than_kernel_count_and_empty_batch():
+    centres = torch.rand(3, 2)
+    index = NeighbourIndex(centres).query(torch.rand(5, 2), 8)
+    assert index.shape == (5, 3)
+    assert sorted(index[0].tolist()) == [0, 1, 2]
+    assert NeighbourIndex(centres).query(torch.zeros(0, 2), 4).shape == (0, 3)
+    rbf = AdaptiveRBF(2, n_kernels=3, n_channels=4, k_neighbours=8)
+    assert rbf(torch.rand(6, 2)).shape == (6, 4)
+    assert rbf(torch.zeros(0, 2)).shape == (0, 4)
+
+
+def test_kernel_values_known_numbers():
+    x = torch.tensor([[0.3, 0.4]])
+    centres = torch.tensor([[[0.0, 0.0], [0.3, 0.4]]])
+    inverse_cov = torch.tensor([[[4.0, 0.0], [0.0, 1.0]]]).expand(1, 2, 2, 2)
+    # q = 4 * 0.09 + 0.16 = 0.52 at the first kernel, 0 at the second.
+    iq = kernel_values("inverse_quadric", x, centres, inverse_cov)
+    torch.testing.assert_close(iq, torch.tensor([[1 / 1.52, 1.0]]))
+    gauss = kernel_values("gaussian", x, centres, inverse_cov)
+    torch.testing.assert_close(gauss, torch.tensor([[np.exp(-0.26), 1.0]], dtype=torch.float32))
+    tent = kernel_values("tent", x, centres, torch.tensor([[[2.0, 1.0], [2.0, 1.0]]]))
+    torch.testing.assert_close(tent, torch.tensor([[(1 - 0.6) * (1 - 0.4), 1.0]]))
+
+
+def _compose_inputs(dtype=torch.float32):
+    generator = torch.Generator().manual_seed(1)
+    index = torch.randint(0, 20, (50, 4), generator=generator)
+    index[0] = 3  # repeated kernel within one point: gradients must accumulate
+    values = torch.rand(50, 4, generator=generator, dtype=dtype)
+    weights = torch.randn(20, 6, generator=generator, dtype=dtype)
+    frequencies = 2.0 ** torch.linspace(-3, 5, 6, dtype=dtype)
+    phase = torch.randn(6, generator=generator, dtype=dtype)
+    return index, values, weights, frequencies, phase
+
+
+def test_fast_compose_matches_reference_values_and_gradients():
+    index, values, weights, frequencies, phase = _compose_inputs()
+    w1, b1 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
+    w2, b2 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
+    reference = compose_reference(index, values, w1, frequencies, b1)
+    fast = compose_fixed_angles(index, *angle_tables(values, frequencies), w2, b2)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    upstream = torch.randn_like(reference)
+    (reference * upstream).sum().backward()
+    (fast * upstream).sum().backward()
+    torch.testing.assert_close(w2.grad, w1.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(b2.grad, b1.grad, atol=1e-4, rtol=1e-5)
+
+
+def test_fast_compose_gradcheck_double():
+    index, values, weights, frequencies, phase = _compose_inputs(torch.float64)
+    tables = angle_tables(values, frequencies)
+    assert torch.autograd.gradcheck(
+        lambda w, b: compose_fixed_angles(index, *tables, w, b),
+        (weights.requires_grad_(), phase.requires_grad_()),
+    )
+
+
+def test_rbf_encoding_gradcheck_double_including_coordinates():
+    # normalize=False: the normalised kernel detaches its denominator on purpose
+    # (as NeuRBF does), so its x-gradient is not the finite difference.
+    rbf = AdaptiveRBF(2, n_kernels=16, n_channels=3, frequency_range=(0.5, 4.0), normalize=False, init_scale=1.0).double()
+    x = (torch.rand(10, 2, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(rbf, (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-9), (torch.float32, 2e-3)])
+def test_cached_fast_path_equals_uncached(monkeypatch, dtype, atol):
+    # In float32 the angles phi * m reach 2^12 rad, where float32 spacing is
+    # ~5e-4 rad, so the two (equally valid) roundings differ by that much
+    # times |w| (~1 here) times k (4); float64 must agree tightly.
+    rbf = AdaptiveRBF(2, n_kernels=64, n_channels=8, init_scale=1.0).to(dtype)
+    with torch.no_grad():
+        rbf.phase.uniform_(-1, 1)
+    x = torch.rand(200, 2, dtype=dtype)
+    first = rbf(x)  # fills the cache
+    assert rbf._cache is not None and rbf._cache[-1] is not None
+    cached = rbf(x)  # fast path
+    monkeypatch.setenv("RBFIELD_DISABLE_FAST", "1")
+    reference = rbf(x.clone())  # new tensor: no cache, reference path
+    torch.testing.assert_close(cached, reference, atol=atol, rtol=0)
+    torch.testing.assert_close(first, reference, atol=atol, rtol=0)
+
+
+def test_weighted_kmeans_finds_weighted_blobs():
+    rng = np.random.default_rng(0)
+    blob_a = rng.normal([0.2, 0.2], 0.02, size=(400, 2))
+    blob_b = rng.normal([0.8, 0.6], 0.05, size=(400, 2))
+    noise = rng.uniform(0, 1, size=(400, 2))
+    points = np.concatenate([blob_a, blob_b, noise])
+    weights = np.concatenate([np.ones(800), np.zeros(400)]) + 1e-9
+    centres, assignment = weighted_kmeans(points, weights, 2, seed=0)
+    found = sorted(map(tuple, np.round(centres, 1)))
+    assert found == [(0.2, 0.2), (0.8, 0.6)]
+    covariance = cluster_covariances(points, weights, centres, assignment, alpha=0.5, min_std=1e-4, max_std=1.0)
+    stds = sorted(np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)).mean(1))
+    # The cluster spread divided by alpha = 0.5: std * sqrt(2).
+    assert stds[0] == pytest.approx(0.02 * np.sqrt(2), rel=0.15)
+    assert stds[1] == pytest.approx(0.05 * np.sqrt(2), rel=0.15)
+
+
+def test_initialize_moves_kernels_to_edges(coffee_crop):
+    from rbfield.signals.image import ImageSignal
+
+    signal = ImageSignal(coffee_crop)
+    points, weights, spacing = signal.rbf_init_samples()
+    rbf = AdaptiveRBF(2, n_kernels=100, n_channels=4)
+    rbf.initialize(points, weights, spacing)
+    # Kernels sit where the gradient is strong: their mean weight beats the image mean.
+    nearest = NeighbourIndex(points).query(rbf.centres.detach(), 1)[:, 0]
+    assert weights[nearest].mean() > 1.5 * weights.mean()
+    eigenvalues = torch.linalg.eigvalsh(torch.linalg.inv(rbf.shapes.detach().double()))
+    assert eigenvalues.min() >= (0.5 * spacing) ** 2 * 0.999

@@ -1,0 +1,95 @@
+"""The trainer: end-to-end quality, determinism, resume, NaN guard, time budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rbfield import ImageSignal, TrainConfig, TrainingDiverged, build_field, fit
+from rbfield.train import cosine_factor
+
+
+def _fit(signal, preset, budget, steps, run_dir=None, seed=0):
+    field = build_field(preset, signal.spec(), budget, seed=seed)
+    field.initialize(signal)
+    result = fit(field, signal, TrainConfig(steps=steps, seed=seed, eval_every=steps, progress=False), run_dir=run_dir)
+    return field, result
+
+
+def test_neurbf_fits_a_real_photo_crop(coffee_crop):
+    # 64x64 crop of a real photo, 24k parameters (~2 per value), 300 steps.
+    signal = ImageSignal(coffee_crop)
+    field, result = _fit(signal, "neurbf", "24k", 300)
+    assert field.param_counts()["trainable"] <= 24_000
+    assert result.history[-1]["psnr"] >= 38.0
+
+
+def test_instant_ngp_fits_a_real_photo_crop(coffee_crop):
+    signal = ImageSignal(coffee_crop)
+    _, result = _fit(signal, "instant-ngp", "24k", 300)
+    assert result.history[-1]["psnr"] >= 28.0
+
+
+def test_same_seed_same_result(coffee_crop):
+    signal = ImageSignal(coffee_crop)
+    a, _ = _fit(signal, "neurbf", "16k", 20)
+    b, _ = _fit(signal, "neurbf", "16k", 20)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+class _InterruptAt:
+    """Wraps a signal and presses Ctrl-C when a given step's batch is asked for."""
+
+    def __init__(self, signal, step):
+        self.signal, self.step = signal, step
+
+    def __getattr__(self, name):
+        return getattr(self.signal, name)
+
+    def batch(self, step, generator):
+        if step == self.step:
+            raise KeyboardInterrupt
+        return self.signal.batch(step, generator)
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, coffee_crop):
+    # Random mini-batches, so the batch order must also survive the resume.
+    signal = ImageSignal(coffee_crop, batch_size=1024)
+    straight, _ = _fit(signal, "neurbf", "16k", 30)
+
+    config = TrainConfig(steps=30, eval_every=10, progress=False)
+    field = build_field("neurbf", signal.spec(), "16k")
+    field.initialize(signal)
+    with pytest.raises(KeyboardInterrupt):
+        fit(field, _InterruptAt(signal, 17), config, run_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").exists()
+
+    resumed = build_field("neurbf", signal.spec(), "16k")
+    result = fit(resumed, signal, config, run_dir=tmp_path, resume=True)
+    assert result.steps == 30
+    for (name, x), (_, y) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_nan_loss_stops_with_a_clear_error(coffee_crop):
+    pixels = coffee_crop.copy()
+    signal = ImageSignal(pixels)
+    signal.targets[5, 0] = float("nan")
+    field = build_field("instant-ngp", signal.spec(), "24k")
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 0"):
+        fit(field, signal, TrainConfig(steps=5, progress=False))
+
+
+def test_time_budget_stops_training(coffee_crop):
+    signal = ImageSignal(coffee_crop)
+    field = build_field("instant-ngp", signal.spec(), "24k")
+    result = fit(field, signal, TrainConfig(steps=None, time_budget=1.0, progress=False))
+    assert 1.0 <= result.seconds < 3.0
+    assert result.steps > 1
+
+
+def test_cosine_schedule_end_points():
+    assert cosine_factor(0.0, 0.01) == pytest.approx(1.0)
+    assert cosine_factor(0.5, 0.01) == pytest.approx(0.505)
+    assert cosine_factor(1.0, 0.01) == pytest.approx(0.01)
