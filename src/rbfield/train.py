@@ -2,10 +2,13 @@
 
 A *signal* supplies::
 
-    batch(step, generator) -> (coords (B, d), targets (B, C))
-    loss(prediction, target) -> scalar tensor
+    batch(step, generator) -> (inputs, targets), e.g. coords (B, d), values (B, C)
+    training_loss(field, inputs, targets) -> scalar tensor
     progress(loss: float) -> dict of numbers for the progress bar
     evaluate(field) -> dict of metrics, recorded in the history
+
+and optionally ``after_step(field, step)``, called after each optimizer step
+(e.g. to refresh a sample pool or an occupancy grid).
 
 Optimisation: Adam (betas 0.9/0.99, eps 1e-15) with the field's per-group
 learning rates, decayed by a cosine from 1x to ``final_lr_fraction`` x over
@@ -179,8 +182,8 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor
             generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            coords, targets = signal.batch(step, generator)
-            loss = signal.loss(field(coords), targets)
+            inputs, targets = signal.batch(step, generator)
+            loss = signal.training_loss(field, inputs, targets)
             if not torch.isfinite(loss):
                 where = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
                 raise TrainingDiverged(
@@ -190,6 +193,8 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if hasattr(signal, "after_step"):
+                signal.after_step(field, step)
             step += 1
             seconds += time.perf_counter() - started
             loss_value = loss.item()

@@ -197,9 +197,9 @@ class ImageSignal:
         index = torch.randint(self.n_pixels, (self.batch_size,), generator=generator).to(self.coords.device)
         return self.coords[index], self.targets[index]
 
-    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def training_loss(self, field: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean squared error over the batch and channels."""
-        return torch.mean((prediction - target) ** 2)
+        return torch.mean((field(coords) - targets) ** 2)
 
     def progress(self, loss: float) -> dict:
         """Numbers shown beside the loss on the progress bar."""
