@@ -7,7 +7,11 @@ import math
 
 import torch
 
-from rbfield.encodings.grid import HASH_PRIMES, MultiresGrid, grid_layout, grid_lookup
+from rbfield.encodings.grid import HASH_PRIMES, MultiresGrid, grid_layout, grid_lookup, grid_lookup_reference
+
+import pytest
+
+IMPLEMENTATIONS = pytest.mark.parametrize("lookup", [grid_lookup, grid_lookup_reference], ids=["fast", "reference"])
 
 
 def test_layout_follows_instant_ngp_growth():
@@ -44,7 +48,12 @@ def _direct_lookup(grid: MultiresGrid, point: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def test_interpolation_matches_direct_definition_2d_and_3d():
+def _table_args(grid):
+    return grid.resolutions, grid.offsets, grid.table_sizes, grid.hashed
+
+
+@IMPLEMENTATIONS
+def test_interpolation_matches_direct_definition_2d_and_3d(lookup):
     for dim in (2, 3):
         grid = MultiresGrid(dim, n_levels=5, n_features=2, log2_table_size=9, base_resolution=3, finest_resolution=40, init_scale=1.0)
         assert any(grid.layout.hashed) and not all(grid.layout.hashed)
@@ -53,7 +62,7 @@ def test_interpolation_matches_direct_definition_2d_and_3d():
         points[1] = 1.0
         points[2] = 0.5  # on cell borders of every even resolution
         expected = torch.stack([_direct_lookup(grid, p) for p in points])
-        torch.testing.assert_close(grid(points), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(lookup(points, grid.table, *_table_args(grid)), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_hash_indexing_semantics_at_vertices():
@@ -78,17 +87,43 @@ def test_dense_grid_reproduces_a_linear_function_exactly():
     torch.testing.assert_close(grid(points)[:, 0], 2.0 * points[:, 0] - 3.0 * points[:, 1], atol=1e-5, rtol=0)
 
 
-def test_gradients_match_finite_differences_in_double():
+@IMPLEMENTATIONS
+def test_gradients_match_finite_differences_in_double(lookup):
     grid = MultiresGrid(3, n_levels=3, n_features=2, log2_table_size=6, base_resolution=2, finest_resolution=9, init_scale=1.0).double()
     points = (torch.rand(12, 3, dtype=torch.float64) * 0.9 + 0.05).requires_grad_()
 
-    def lookup(x, table):
-        return grid_lookup(x, table, grid.resolutions, grid.offsets, grid.table_sizes, grid.hashed)
-
     table = grid.table.detach().clone().requires_grad_()
-    assert torch.autograd.gradcheck(lookup, (points, table), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda x, t: lookup(x, t, *_table_args(grid)), (points, table), eps=1e-6, atol=1e-5
+    )
 
 
-def test_empty_batch():
+def test_fast_and_reference_agree_on_values_and_gradients_at_edges():
+    # Tiny tables force hash collisions; points on cell borders, bounds and outside.
+    grid = MultiresGrid(2, n_levels=6, n_features=3, log2_table_size=5, base_resolution=2, finest_resolution=64, init_scale=1.0)
+    border = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.5, 0.25], [0.125, 1.0], [-0.3, 1.7], [1.0, 0.0]])
+    points = torch.cat([border, torch.rand(300, 2)])
+    upstream = torch.randn(points.shape[0], 18)
+    results = []
+    for lookup in (grid_lookup, grid_lookup_reference):
+        table = grid.table.detach().clone().requires_grad_()
+        x = points.clone().requires_grad_()
+        out = lookup(x, table, *_table_args(grid))
+        (out * upstream).sum().backward()
+        results.append((out.detach(), table.grad, x.grad))
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+
+
+@IMPLEMENTATIONS
+def test_empty_batch(lookup):
     grid = MultiresGrid(2, 2, 2, 8, 4, 16)
-    assert grid(torch.zeros(0, 2)).shape == (0, 4)
+    assert lookup(torch.zeros(0, 2), grid.table, *_table_args(grid)).shape == (0, 4)
+
+
+def test_disabling_fast_paths_uses_the_reference(monkeypatch):
+    grid = MultiresGrid(3, 4, 2, 8, 2, 20, init_scale=1.0)
+    points = torch.rand(50, 3)
+    fast = grid(points)
+    monkeypatch.setenv("RBFIELD_DISABLE_FAST", "1")
+    torch.testing.assert_close(grid(points), fast, atol=1e-6, rtol=1e-6)
