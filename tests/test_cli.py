@@ -115,3 +115,11 @@ def test_console_script_error_has_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.strip().startswith("error:")
+
+
+def test_demo_runs_on_the_bundled_photo(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["width"] == metrics["height"] == 256 and metrics["steps"] == 3
+    assert f"results in {out}/" in capsys.readouterr().out
