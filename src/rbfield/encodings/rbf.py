@@ -164,10 +164,11 @@ class AdaptiveRBF(nn.Module):
         """Neighbour indices (P, k), (normalised) kernel values (P, k), and the
         fast path's angle tables when they may be used (else None).
 
-        For a fixed point set (the same tensor, unmodified) under frozen
-        geometry, all three are computed once and cached.
+        In training mode, for a fixed point set (the same tensor, unmodified)
+        under frozen geometry, all three are computed once and cached; one-off
+        queries (evaluation, rendering) skip the cache and its tables.
         """
-        cacheable = self.geometry_frozen and not x.requires_grad
+        cacheable = self.training and self.geometry_frozen and not x.requires_grad
         geometry_key = (self.centres._version, self.shapes._version)
         if cacheable and self._cache is not None:
             cached_x, cached_version, cached_geometry, index, values, tables = self._cache

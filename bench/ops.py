@@ -1,0 +1,99 @@
+"""Hot-op throughput: each fast path against its reference twin, in one run.
+
+Forward + backward, points per second, median over ``--repeats`` timed
+repetitions after a warm-up, with the fast/reference ratio. Writes
+``bench/results/ops.md``.
+
+    python bench/ops.py --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from rbfield.encodings.grid import MultiresGrid, grid_lookup, grid_lookup_reference
+from rbfield.io import atomic_write_bytes
+from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
+
+
+def _time(run, repeats: int) -> float:
+    run()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def grid_case(dim: int, n_points: int, log2_table: int, finest: int):
+    grid = MultiresGrid(dim, 16, 2, log2_table, 16, finest, init_scale=1.0)
+    points = torch.rand(n_points, dim)
+    args = (grid.resolutions, grid.offsets, grid.table_sizes, grid.hashed)
+
+    def make(lookup):
+        def run():
+            table = grid.table.detach().requires_grad_()
+            lookup(points, table, *args).sum().backward()
+        return run
+
+    return make(grid_lookup), make(grid_lookup_reference)
+
+
+def rbf_case(n_points: int, k: int, channels: int, n_kernels: int):
+    index = torch.randint(0, n_kernels, (n_points, k))
+    values = torch.rand(n_points, k)
+    frequencies = 2.0 ** torch.linspace(-3, 12, channels)
+    tables = angle_tables(values, frequencies)
+    weights = torch.randn(n_kernels, channels)
+    phase = torch.zeros(channels)
+
+    def fast():
+        w, b = weights.clone().requires_grad_(), phase.clone().requires_grad_()
+        compose_fixed_angles(index, *tables, w, b).sum().backward()
+
+    def reference():
+        w, b = weights.clone().requires_grad_(), phase.clone().requires_grad_()
+        compose_reference(index, values, w, frequencies, b).sum().backward()
+
+    return fast, reference
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--points", type=int, default=2**16)
+    parser.add_argument("--out", default="bench/results/ops.md")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cases = {
+        "hash grid 2D (16 levels x 2, T=19, finest 2048)": grid_case(2, args.points, 19, 2048),
+        "hash grid 3D (16 levels x 2, T=19, finest 2048)": grid_case(3, args.points, 19, 2048),
+        "RBF sinusoid composition (k=4, 32 channels, 4096 RBFs)": rbf_case(args.points, 4, 32, 4096),
+    }
+    rows = ["| op | reference (Mpts/s) | fast (Mpts/s) | speed-up |", "| --- | ---: | ---: | ---: |"]
+    for name, (fast, reference) in cases.items():
+        t_fast, t_ref = _time(fast, args.repeats), _time(reference, args.repeats)
+        rows.append(f"| {name} | {args.points / t_ref / 1e6:.2f} | {args.points / t_fast / 1e6:.2f} | {t_ref / t_fast:.1f}x |")
+        print(rows[-1], flush=True)
+    command = "python bench/ops.py " + " ".join(sys.argv[1:])
+    text = "\n".join([
+        f"Command: `{command}`",
+        f"Machine: {platform.machine()}, {args.threads} thread(s), torch {torch.__version__}; forward + backward on "
+        f"{args.points:,} points, median of {args.repeats}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "", *rows, "",
+    ])
+    atomic_write_bytes(Path(args.out), text.encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
