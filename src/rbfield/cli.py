@@ -2,13 +2,15 @@
 
 Each task module registers its own commands (``cli_image.register``). Every
 user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
-one ``error:`` line with exit status 2 and no traceback. Ctrl-C during a fit
-saves a resumable checkpoint and exits with status 130.
+one ``error:`` line with exit status 2 and no traceback. Ctrl-C (or SIGTERM,
+e.g. from a job scheduler) during a fit saves a resumable checkpoint and exits
+with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from rbfield.errors import RbfieldError
@@ -35,9 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         return args.handler(args)
     except RbfieldError as error:
