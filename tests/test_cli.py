@@ -123,3 +123,26 @@ def test_demo_runs_on_the_bundled_photo(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["width"] == metrics["height"] == 256 and metrics["steps"] == 3
     assert f"results in {out}/" in capsys.readouterr().out
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photo_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "rbfield.cli", "fit", "image", str(photo_path), "--params", "12k",
+               "--out", str(out), "--quiet"]
+    process = subprocess.Popen(command + ["--steps", "1000000", "--checkpoint-every", "5"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # let it train a little more
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "--resume" in err and "Traceback" not in err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] > 0
+    # Resuming with a smaller step target finishes at once and writes the results.
+    resumed = subprocess.run(command + ["--steps", str(state["step"]), "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "metrics.json").read_text())["steps"] == state["step"]

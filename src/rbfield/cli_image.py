@@ -17,7 +17,10 @@ def _train_config(args):
     steps = args.steps
     if steps is None and args.time is None:
         steps = 2000
-    return TrainConfig(steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every, progress=not args.quiet)
+    return TrainConfig(
+        steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+    )
 
 
 def _signal(path: str, batch: int):
@@ -34,6 +37,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--batch", type=int, default=2**18, help="pixels per step (default 2^18; smaller images use all pixels)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between PSNR evaluations (default 250)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -47,6 +51,13 @@ def _print_report(report: dict, out: Path) -> None:
     print(f"results in {out}/ (metrics.json, reconstruction.png, comparison.png, psnr_curve.png, field.safetensors)")
 
 
+def _report_interrupt(out: Path) -> None:
+    if (out / "checkpoint.pt").exists():
+        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
+    else:
+        print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+
+
 def cmd_fit_image(args) -> int:
     from rbfield.image_runs import fit_image
 
@@ -56,7 +67,7 @@ def cmd_fit_image(args) -> int:
     try:
         report = fit_image(signal, out, args.field, args.params, train, resume=args.resume)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
+        _report_interrupt(out)
         return 130
     _print_report(report, out)
     return 0

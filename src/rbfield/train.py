@@ -127,6 +127,24 @@ def load_checkpoint(path: str | Path) -> dict:
         raise RbfieldError(f"{path}: unreadable checkpoint ({type(error).__name__}); start a new run") from None
 
 
+def _start_or_resume(field: Field, config: TrainConfig, checkpoint_path: Path | None, resume: bool):
+    """The optimizer and (step, seconds, history), fresh or from the checkpoint."""
+    optimizer = _make_optimizer(field, config)
+    if not resume:
+        return optimizer, 0, 0.0, []
+    if checkpoint_path is None:
+        raise RbfieldError("resuming needs a run folder")
+    state = load_checkpoint(checkpoint_path)
+    if state["field_config"] != field.config:
+        raise RbfieldError(
+            f"{checkpoint_path} was made by a different field ({state['field_config']['preset']}, "
+            f"budget {state['field_config']['budget']}); use the same --field and --params"
+        )
+    field.load_state_dict(state["field_state"])
+    optimizer.load_state_dict(state["optimizer"])
+    return optimizer, state["step"], state["seconds"], state["history"]
+
+
 def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False) -> FitResult:
     """Train ``field`` on ``signal``.
 
@@ -142,23 +160,12 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
-        KeyboardInterrupt: after writing a resumable checkpoint.
+        KeyboardInterrupt: after writing a resumable checkpoint, if training
+            had started (an interrupt during set-up writes nothing).
     """
     checkpoint_path = Path(run_dir) / CHECKPOINT_FILE if run_dir is not None else None
-    optimizer = _make_optimizer(field, config)
-    step, seconds, history = 0, 0.0, []
-    if resume:
-        if checkpoint_path is None:
-            raise RbfieldError("resuming needs a run folder")
-        state = load_checkpoint(checkpoint_path)
-        if state["field_config"] != field.config:
-            raise RbfieldError(
-                f"{checkpoint_path} was made by a different field ({state['field_config']['preset']}, "
-                f"budget {state['field_config']['budget']}); use the same --field and --params"
-            )
-        field.load_state_dict(state["field_state"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, seconds, history = state["step"], state["seconds"], state["history"]
+    # An interrupt before this point leaves any existing checkpoint untouched.
+    optimizer, step, seconds, history = _start_or_resume(field, config, checkpoint_path, resume)
 
     def save():
         if checkpoint_path is not None:
