@@ -3,7 +3,8 @@
 Runs each field on each crop with the same trainable-parameter budget and step
 count (the paper's 256^2 setting: 128K parameters, 5k steps) and writes
 ``bench/results/image_quality.md`` and ``.json``. Finished runs are kept in
-``--work`` and skipped when the script is run again, so an interrupted
+``--work`` and skipped when the script is run again; an interrupted run
+(Ctrl-C writes a checkpoint) resumes from its checkpoint, so an interrupted
 benchmark loses nothing.
 
     python bench/image_quality.py --threads 1
@@ -43,7 +44,7 @@ def main() -> int:
     parser.add_argument("--photos", default="astronaut,coffee,chelsea")
     parser.add_argument("--fields", default="neurbf,instant-ngp")
     parser.add_argument("--mlp-fields", default="siren,ffn", help="fields run on the first photo only, with --mlp-batch")
-    parser.add_argument("--mlp-batch", type=int, default=2**14, help="random pixels per step for --mlp-fields")
+    parser.add_argument("--mlp-batch", type=int, default=2**12, help="random pixels per step for --mlp-fields")
     parser.add_argument("--params", default="128k")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--size", type=int, default=256)
@@ -64,7 +65,9 @@ def main() -> int:
         else:
             pixels = image_to_float(centre_crop(PHOTOS[photo](), args.size))
             signal = ImageSignal(pixels, name=f"{photo} {args.size}x{args.size}", batch_size=batch)
-            report = fit_image(signal, run, field, args.params, TrainConfig(steps=args.steps, eval_every=500, progress=False))
+            resume = (run / "checkpoint.pt").exists()
+            config = TrainConfig(steps=args.steps, eval_every=500, progress=False)
+            report = fit_image(signal, run, field, args.params, config, resume=resume)
         report["batch"] = min(batch, args.size**2)
         reports.append(report)
         print(f"{photo:10s} {field:12s} {report['psnr']:6.2f} dB  {report['seconds']:7.1f} s", flush=True)
