@@ -76,6 +76,19 @@ def test_hash_indexing_semantics_at_vertices():
     assert abs(value.item() - expected) < 1e-3
 
 
+def test_hash_modulo_for_a_table_that_is_not_a_power_of_two():
+    grid = MultiresGrid(3, n_levels=1, n_features=1, log2_table_size=0, base_resolution=10, finest_resolution=10,
+                        table_size=100)
+    assert grid.layout.hashed == (True,) and grid.layout.table_sizes == (100,)
+    with torch.no_grad():
+        grid.table.copy_(torch.arange(100, dtype=torch.float32)[:, None])
+    i, j, k = 3, 9, 4
+    expected = ((i * 1) ^ (j * 2654435761) ^ (k * 805459861)) % 100
+    for lookup in (grid_lookup, grid_lookup_reference):
+        value = lookup(torch.tensor([[i / 10, j / 10, k / 10]]), grid.table, *_table_args(grid))
+        assert abs(value.item() - expected) < 1e-3
+
+
 def test_dense_grid_reproduces_a_linear_function_exactly():
     grid = MultiresGrid(2, n_levels=1, n_features=1, log2_table_size=12, base_resolution=8, finest_resolution=8)
     assert grid.layout.hashed == (False,)

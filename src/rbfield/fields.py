@@ -11,7 +11,7 @@ Presets (settings per task in the tables below):
   decoded by a 3-layer, 64-wide MLP whose first layer is ``h + sin(h m0)``
   (DESIGN.md Sec. 2; NeuRBF's released image config).
 * ``instant-ngp`` -- 16-level hash grid, 2 features per level, 3-layer 64-wide
-  ReLU MLP; the table size 2**T is the largest that fits.
+  ReLU MLP; the largest table (rows per level, a multiple of 8) that fits.
 * ``siren`` -- 4-layer SIREN, width solved for the budget.
 * ``ffn`` -- 256 random Fourier features (sigma 10) + 4-layer ReLU MLP.
 """
@@ -176,15 +176,20 @@ def _build_instant_ngp(spec: SignalSpec, budget: int) -> tuple[nn.Module, nn.Mod
     finest = max(spec.resolution)
     decoder_params = mlp_param_count(levels * features_per_level, DECODER_WIDTH, DECODER_LAYERS, spec.out_dim)
 
-    def grid_params(log2_table: int) -> int:
-        return grid_layout(spec.in_dim, levels, log2_table, base, finest).total_rows * features_per_level
+    def grid_params(table_size: int) -> int:
+        return grid_layout(spec.in_dim, levels, 0, base, finest, table_size).total_rows * features_per_level
 
-    if grid_params(4) + decoder_params > budget:
-        raise _too_small("instant-ngp", budget, grid_params(4) + decoder_params)
-    log2_table = 4
-    while log2_table < 24 and grid_params(log2_table + 1) + decoder_params <= budget:
-        log2_table += 1
-    grid = MultiresGrid(spec.in_dim, levels, features_per_level, log2_table, base, finest)
+    # The largest table (a multiple of 8 rows, as tiny-cuda-nn aligns it) that fits.
+    smallest, largest = 16, 2**24
+    if grid_params(smallest) + decoder_params > budget:
+        raise _too_small("instant-ngp", budget, grid_params(smallest) + decoder_params)
+    while largest - smallest > 8:
+        middle = (smallest + largest) // 16 * 8
+        if grid_params(middle) + decoder_params <= budget:
+            smallest = middle
+        else:
+            largest = middle
+    grid = MultiresGrid(spec.in_dim, levels, features_per_level, 0, base, finest, table_size=smallest)
     decoder = MLP(levels * features_per_level, spec.out_dim, DECODER_WIDTH, DECODER_LAYERS)
     lr_decoder, lr_grid = _settings(BASELINE_LRS["instant-ngp"], "instant-ngp", spec.task)
     return grid, decoder, {"encoding": lr_grid, "decoder": lr_decoder}

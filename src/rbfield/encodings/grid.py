@@ -4,7 +4,8 @@ Level ``l`` (0-based) has resolution ``N_l = floor(N_min * b**l)`` cells per axi
 with growth factor ``b = exp((ln N_max - ln N_min) / (L - 1))``, so it has
 ``N_l + 1`` vertices per axis. A level whose ``(N_l + 1)**d`` vertices fit in the
 table of ``2**T`` rows is indexed densely (row-major, axis 0 fastest); a larger
-level is hashed with ``XOR_i (v_i * pi_i) mod 2**T`` using the primes below. Each
+level is hashed with ``XOR_i (v_i * pi_i) mod 2**T`` using the primes below
+(a table of any other size S uses ``mod S``, as tiny-cuda-nn does). Each
 row holds F features; a query point gets the d-linear interpolation of its
 cell's ``2**d`` corner rows, per level, concatenated over levels.
 
@@ -46,9 +47,14 @@ class GridLayout:
 
 
 def grid_layout(
-    in_dim: int, n_levels: int, log2_table_size: int, base_resolution: int, finest_resolution: int
+    in_dim: int, n_levels: int, log2_table_size: int, base_resolution: int, finest_resolution: int,
+    table_size: int | None = None,
 ) -> GridLayout:
-    """Level resolutions and table sizes, without allocating anything."""
+    """Level resolutions and table sizes, without allocating anything.
+
+    ``table_size``, when given, caps the rows per level instead of ``2**log2_table_size``.
+    """
+    cap = table_size if table_size is not None else 2**log2_table_size
     if n_levels == 1:
         growth = 1.0
     else:
@@ -61,8 +67,8 @@ def grid_layout(
         resolution = max(1, int(math.floor(base_resolution * growth**level + 1e-6)))
         dense_rows = (resolution + 1) ** in_dim
         resolutions.append(resolution)
-        sizes.append(min(dense_rows, 2**log2_table_size))
-        hashed.append(dense_rows > 2**log2_table_size)
+        sizes.append(min(dense_rows, cap))
+        hashed.append(dense_rows > cap)
     return GridLayout(tuple(resolutions), tuple(sizes), tuple(hashed))
 
 
@@ -111,13 +117,13 @@ def grid_lookup_reference(
     # Dense index: row-major with axis 0 fastest.
     strides = (resolutions[:, None] + 1) ** torch.arange(in_dim, device=x.device)[None, :]
     dense_index = (vertex * strides[None, :, None, :]).sum(-1)  # (P, L, C)
-    # Hashed index: XOR of coordinate * prime, modulo the table size (a power of two).
+    # Hashed index: XOR of coordinate * prime, modulo the table size.
     primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64, device=x.device)
     products = vertex * primes
     hash_index = products[..., 0]
     for axis in range(1, in_dim):
         hash_index = hash_index ^ products[..., axis]
-    hash_index = hash_index & (table_sizes - 1)[None, :, None]
+    hash_index = hash_index % table_sizes[None, :, None]
     index = torch.where(hashed[None, :, None], hash_index, dense_index) + offsets[None, :, None]
 
     # Interpolation weights: product over axes of frac or (1 - frac).
@@ -161,7 +167,6 @@ def _level_group_lookup(
             low = cell[axis] * stride
             terms.append((low, low + stride))
         weights.append((1.0 - frac[axis], frac[axis]))
-    mask = table_sizes - 1
     features = None
     for corner in range(2**in_dim):
         bits = [(corner >> axis) & 1 for axis in range(in_dim)]
@@ -172,7 +177,7 @@ def _level_group_lookup(
             index = index ^ term if is_hashed else index + term
             weight = weight * weights[axis][bits[axis]]
         if is_hashed:
-            index = index & mask
+            index = index % table_sizes
         index = index + offsets
         rows = table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
         contribution = rows * weight[..., None]
@@ -232,6 +237,8 @@ class MultiresGrid(nn.Module):
         n_levels: L.
         n_features: F, features per level.
         log2_table_size: T; each level has at most 2**T rows.
+        table_size: optional cap on rows per level instead of 2**T (any size;
+            hashed levels then use ``mod table_size``).
         base_resolution: N_min, cells per axis at the coarsest level.
         finest_resolution: N_max, cells per axis at the finest level.
         init_scale: rows are initialised uniformly in [-init_scale, init_scale].
@@ -248,13 +255,14 @@ class MultiresGrid(nn.Module):
         base_resolution: int,
         finest_resolution: int,
         init_scale: float = 1e-4,
+        table_size: int | None = None,
     ):
         super().__init__()
         if in_dim > len(HASH_PRIMES):
             raise ValueError(f"grid encoding supports up to {len(HASH_PRIMES)} dimensions")
         self.in_dim = in_dim
         self.layout = grid_layout(
-            in_dim, n_levels, log2_table_size, base_resolution, finest_resolution
+            in_dim, n_levels, log2_table_size, base_resolution, finest_resolution, table_size
         )
         sizes = torch.tensor(self.layout.table_sizes, dtype=torch.int64)
         self.register_buffer("resolutions", torch.tensor(self.layout.resolutions), persistent=False)
