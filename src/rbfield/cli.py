@@ -24,7 +24,7 @@ VERBS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rbfield import __version__, cli_image
+    from rbfield import __version__, cli_image, cli_nerf
 
     parser = argparse.ArgumentParser(prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU.")
     parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         for verb, help_text in VERBS.items()
     }
     cli_image.register(verbs, commands)
+    cli_nerf.register(verbs, commands)
     return parser
 
 

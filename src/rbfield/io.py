@@ -131,7 +131,12 @@ def load_field(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
         config = json.loads(metadata["rbfield_config"])
     except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as error:
         raise RbfieldError(f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run") from None
-    field = field_from_config(config)
+    if config.get("kind") == "radiance":
+        from rbfield.radiance.fields import radiance_field_from_config
+
+        field = radiance_field_from_config(config)
+    else:
+        field = field_from_config(config)
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
     try:
         field.load_state_dict(state)

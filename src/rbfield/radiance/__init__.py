@@ -1,0 +1,1 @@
+"""Radiance fields from posed photos (NeRF Blender format): data, rays, rendering, fields."""

@@ -1,0 +1,79 @@
+"""A short radiance fit on bunny_coffee that must reach a test PSNR; the nerf CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rbfield.cli import main
+from rbfield.io import load_field
+from rbfield.radiance.fields import build_radiance_field
+
+SCENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nerf" / "bunny_coffee"
+pytestmark = pytest.mark.skipif(not SCENE.exists(), reason="../shared/data/nerf/bunny_coffee is not present")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """tensorf, 150k params, 200 steps of 1024 rays on 50x50 images (downscale 4)."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("nerf") / "run"
+    code = main(["fit", "nerf", str(SCENE), "--field", "tensorf", "--params", "150k", "--steps", "200",
+                 "--batch", "1024", "--downscale", "4", "--eval-every", "150", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_short_fit_reaches_test_psnr(fitted):
+    metrics = json.loads((fitted / "metrics.json").read_text())
+    assert metrics["test_views"] == 50 and len(metrics["per_view"]) == 50
+    assert metrics["psnr"] > 24.0, metrics["psnr"]
+    assert 0.5 < metrics["ssim"] <= 1.0
+    assert metrics["trainable_params"] <= 150_000 and metrics["total_params"] >= metrics["trainable_params"]
+    assert metrics["steps"] == 200 and metrics["seconds"] > 0
+    assert metrics["lpips"] == "skipped: weights not available offline"
+    assert metrics["depth_mae"] is None  # the reference depth maps are full size, these renders 50x50
+    assert (fitted / "renders" / "r_0.png").exists() and (fitted / "renders" / "r_0_depth.npy").exists()
+    assert Path(metrics["video"]).stat().st_size > 1000
+
+
+def test_saved_field_renders_the_same(fitted, tmp_path):
+    field = load_field(fitted)
+    assert bool(field.occupancy.occupied.any())
+    assert main(["render", "nerf", str(fitted), "--out", str(tmp_path / "test")]) == 0
+    rendered = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    original = json.loads((fitted / "metrics.json").read_text())
+    assert abs(rendered["psnr"] - original["psnr"]) < 1e-4
+    assert main(["render", "nerf", str(fitted), "--orbit", "4", "--out", str(tmp_path / "orbit")]) == 0
+    assert len(list((tmp_path / "orbit").glob("orbit_*[0-9].png"))) == 4
+
+
+def test_export_mesh_with_colours(fitted, tmp_path):
+    out = tmp_path / "mesh.ply"
+    assert main(["export", "mesh", str(fitted), "--res", "64", "--level", "5", "--out", str(out)]) == 0
+    data = out.read_bytes()
+    header = data[: data.index(b"end_header")].decode()
+    vertices = int(header.split("element vertex ")[1].split()[0])
+    assert vertices > 100 and "property uchar red" in header
+
+
+@pytest.mark.parametrize("preset", ["instant-ngp", "tensorf", "neurbf"])
+def test_presets_fit_their_budget(preset):
+    for budget in (200_000, 1_000_000):
+        field = build_radiance_field(preset, budget)
+        counts = field.param_counts()
+        assert 0.7 * budget < counts["trainable"] <= budget
+        sigma, rgb = field(torch.rand(10, 3) * 2 - 1, torch.nn.functional.normalize(torch.randn(10, 3), dim=-1))
+        assert sigma.shape == (10,) and rgb.shape == (10, 3) and torch.all(sigma >= 0)
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["fit", "nerf", str(tmp_path / "missing"), "--steps", "1"]) == 2
+    assert "no such scene folder" in capsys.readouterr().err
+    assert main(["render", "nerf", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error:") and len(error.strip().splitlines()) == 1
