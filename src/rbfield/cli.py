@@ -20,11 +20,12 @@ VERBS = {
     "render": "sample a fitted field",
     "eval": "score a fitted field against a signal",
     "compare": "fit several fields side by side at one budget",
+    "export": "export a fitted field (e.g. a mesh)",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rbfield import __version__, cli_image, cli_nerf
+    from rbfield import __version__, cli_image, cli_nerf, cli_sdf
 
     parser = argparse.ArgumentParser(prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU.")
     parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         for verb, help_text in VERBS.items()
     }
     cli_image.register(verbs, commands)
+    cli_sdf.register(verbs, commands)
     cli_nerf.register(verbs, commands)
     return parser
 

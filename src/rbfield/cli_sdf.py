@@ -1,0 +1,127 @@
+"""Shape commands of the CLI: fit/eval/compare sdf and export mesh."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rbfield.errors import RbfieldError
+
+DEFAULT_PARAMS, DEFAULT_STEPS, DEFAULT_RES = "500k", 1000, 512
+
+
+def _train_config(args):
+    from rbfield.train import TrainConfig
+
+    steps = args.steps
+    if steps is None and args.time is None:
+        steps = DEFAULT_STEPS
+    return TrainConfig(steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
+                       progress=not args.quiet)
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help=f"trainable-parameter budget (default {DEFAULT_PARAMS})")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help=f"training steps (default {DEFAULT_STEPS})")
+    budget.add_argument("--time", type=float, help="training time budget in seconds, instead of --steps")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch", type=int, default=2**14, help="points per step (default 2^14)")
+    parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between quick IoU checks (default 250)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fmt(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def cmd_fit_sdf(args) -> int:
+    from rbfield.sdf_runs import fit_sdf
+
+    out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
+    try:
+        r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
+                    resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    print(f"{r['field']}: IoU {_fmt(r['iou'], 4)}, Chamfer-L1 {_fmt(r['chamfer_l1'], 5)}, NAE {_fmt(r['nae_deg'], 2)} deg, "
+          f"F-score {_fmt(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
+    print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
+    return 0
+
+
+def cmd_export_mesh(args) -> int:
+    from rbfield.sdf_runs import export_mesh
+
+    n_vertices, n_faces = export_mesh(args.checkpoint, args.res, args.out)
+    print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {args.res}^3 grid)")
+    return 0
+
+
+def cmd_eval_sdf(args) -> int:
+    from rbfield.sdf_runs import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_compare_sdf(args) -> int:
+    from rbfield.fields import PRESETS
+    from rbfield.sdf_runs import compare_sdf
+
+    names = [name.strip() for name in args.fields.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PRESETS]
+    if unknown or not names:
+        raise RbfieldError(f"unknown field(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(PRESETS)}")
+    out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
+    try:
+        compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
+        return 130
+    print((out / "compare.md").read_text(), end="")
+    print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
+    return 0
+
+
+def register(verbs: dict, commands) -> None:
+    """Add ``fit/eval/compare sdf`` and ``export mesh``.
+
+    Args:
+        verbs: {"fit": subparsers, "eval": ..., "compare": ..., "export": ...}.
+        commands: the top-level subparsers (unused; kept for the common signature).
+    """
+    from rbfield.fields import PRESETS
+
+    fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
+    fit.add_argument("path", help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals)")
+    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(PRESETS)} (default neurbf)")
+    fit.add_argument("--out", help="run folder (default runs/<shape>-<field>)")
+    fit.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _add_training_arguments(fit)
+    fit.set_defaults(handler=cmd_fit_sdf)
+
+    export = verbs["export"].add_parser("mesh", help="extract a fitted SDF's mesh by marching cubes")
+    export.add_argument("checkpoint", help="run folder or field .safetensors")
+    export.add_argument("--res", type=int, default=DEFAULT_RES, help=f"grid resolution per axis (default {DEFAULT_RES})")
+    export.add_argument("--out", required=True, help="output mesh (.ply, .obj or .glb)")
+    export.set_defaults(handler=cmd_export_mesh)
+
+    evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
+    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
+    evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
+    evaluate.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    evaluate.set_defaults(handler=cmd_eval_sdf)
+
+    compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
+    compare.add_argument("path", help="mesh or oriented point cloud")
+    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
+    compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
+    _add_training_arguments(compare)
+    compare.set_defaults(handler=cmd_compare_sdf)

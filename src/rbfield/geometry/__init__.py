@@ -1,0 +1,1 @@
+"""Shapes: mesh and point-cloud I/O, marching cubes, shape metrics, previews."""

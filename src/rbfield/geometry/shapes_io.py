@@ -1,0 +1,231 @@
+"""Reading meshes and oriented point clouds, normalising them, writing meshes.
+
+Meshes: OBJ, PLY (with faces), OFF, STL, GLB/GLTF (read with trimesh; a
+scene's meshes are merged). Point clouds: ``.xyz`` / ``.pwn`` text files with
+``x y z [nx ny nz]`` per line, or a PLY without faces (normals from its
+``nx ny nz`` vertex properties). Coordinates are in the file's own units.
+
+:class:`Normalization` maps the input into the field's domain [0, 1]^3:
+centre of the bounding box to 0.5, longest side to :data:`FILL` (so a margin
+of 0.05 remains on each side), and back.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rbfield.errors import RbfieldError
+
+MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+POINT_EXTENSIONS = (".xyz", ".pwn", ".ply")
+#: Fraction of the unit cube taken by the longest side of a normalised shape.
+FILL = 0.9
+#: Fewest points a point cloud needs to be fitted.
+MIN_POINTS = 16
+
+
+class ShapeWarning(UserWarning):
+    """A shape that can be fitted but is not clean (open, non-manifold, no normals)."""
+
+
+@dataclass
+class Mesh:
+    """A triangle mesh: vertices (V, 3) float64, faces (F, 3) int64."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+
+
+@dataclass
+class PointCloud:
+    """Points (P, 3) float64 and unit normals (P, 3) float64."""
+
+    points: np.ndarray
+    normals: np.ndarray
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Similarity ``y = (x - centre) * scale + 0.5`` into [0, 1]^3.
+
+    Attributes:
+        centre: (3,) bounding-box centre in input units.
+        scale: domain units per input unit.
+    """
+
+    centre: tuple[float, float, float]
+    scale: float
+
+    @classmethod
+    def fit(cls, points: np.ndarray) -> "Normalization":
+        low, high = points.min(0), points.max(0)
+        extent = float((high - low).max())
+        if not extent > 0:
+            raise RbfieldError("the shape has zero size (all points coincide); nothing to fit")
+        return cls(tuple(float(c) for c in (low + high) / 2), FILL / extent)
+
+    def forward(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) input units -> (N, 3) domain units."""
+        return (points - np.asarray(self.centre)) * self.scale + 0.5
+
+    def inverse(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) domain units -> (N, 3) input units."""
+        return (points - 0.5) / self.scale + np.asarray(self.centre)
+
+    def to_dict(self) -> dict:
+        return {"centre": list(self.centre), "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Normalization":
+        return cls(tuple(float(c) for c in data["centre"]), float(data["scale"]))
+
+
+def _check_file(path: Path, extensions: tuple[str, ...]) -> None:
+    if not path.exists():
+        raise RbfieldError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise RbfieldError(f"{path}: is a folder; pass a mesh or point-cloud file")
+    if path.suffix.lower() not in extensions:
+        raise RbfieldError(
+            f"{path}: unknown extension {path.suffix or '(none)'!r}; use one of {', '.join(extensions)}"
+        )
+    if path.stat().st_size == 0:
+        raise RbfieldError(f"{path}: the file is empty (0 bytes)")
+
+
+def _finite(array: np.ndarray, path: Path, what: str) -> None:
+    if not np.isfinite(array).all():
+        raise RbfieldError(f"{path}: the {what} contain NaN or infinite coordinates; clean the file first")
+
+
+def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
+    """Read a mesh or an oriented point cloud, choosing by extension and content.
+
+    Raises:
+        RbfieldError: missing/empty/unreadable file, unknown extension, no
+            faces and no points, NaN coordinates, too few points.
+    Warns:
+        ShapeWarning: open or non-manifold mesh; point cloud without normals.
+    """
+    path = Path(path)
+    _check_file(path, tuple(sorted(set(MESH_EXTENSIONS + POINT_EXTENSIONS))))
+    suffix = path.suffix.lower()
+    if suffix in (".xyz", ".pwn"):
+        return _read_xyz(path)
+    import trimesh
+
+    try:
+        loaded = trimesh.load(str(path), process=False)
+    except Exception as error:  # trimesh raises many types for malformed files
+        raise RbfieldError(f"{path}: not a readable {suffix[1:].upper()} file ({type(error).__name__})") from None
+    if isinstance(loaded, trimesh.PointCloud):
+        vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
+        if suffix == ".ply" and len(vertices) > 0:
+            return _ply_point_cloud(path, vertices)
+        loaded = trimesh.Trimesh()
+    if isinstance(loaded, trimesh.Scene):
+        loaded = loaded.to_mesh() if loaded.geometry else trimesh.Trimesh()
+    if suffix == ".stl":  # STL stores three vertices per face; weld them
+        loaded.merge_vertices()
+    faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+    vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+    return check_mesh(Mesh(vertices, faces), path)
+
+
+def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
+    """Refuse meshes that cannot be fitted; warn about open or non-manifold ones."""
+    import trimesh
+
+    if len(mesh.vertices) == 0 or len(mesh.faces) == 0:
+        raise RbfieldError(f"{path}: the mesh is empty ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
+    _finite(mesh.vertices, Path(path), "vertices")
+    if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
+        raise RbfieldError(f"{path}: faces refer to vertices that do not exist")
+    tri = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    areas = tri.area_faces
+    if not (areas > 0).any():
+        raise RbfieldError(f"{path}: every face has zero area; nothing to fit")
+    if not tri.is_watertight:
+        warnings.warn(
+            f"{path}: the mesh is not watertight; signs come from generalised winding numbers",
+            ShapeWarning, stacklevel=3,
+        )
+    elif not tri.is_winding_consistent:
+        warnings.warn(f"{path}: the mesh is non-manifold or inconsistently oriented", ShapeWarning, stacklevel=3)
+    return mesh
+
+
+def _read_xyz(path: Path) -> PointCloud:
+    try:
+        data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
+    except ValueError as error:
+        raise RbfieldError(f"{path}: not an x y z [nx ny nz] text file ({str(error).splitlines()[0]})") from None
+    if data.shape[1] not in (3, 6):
+        raise RbfieldError(f"{path}: expected 3 (x y z) or 6 (x y z nx ny nz) numbers per line, got {data.shape[1]}")
+    return _point_cloud(path, data[:, :3], data[:, 3:6] if data.shape[1] == 6 else None)
+
+
+def _ply_point_cloud(path: Path, vertices: np.ndarray) -> PointCloud:
+    import point_cloud_utils as pcu
+
+    try:
+        _, normals = pcu.load_mesh_vn(str(path))
+    except Exception:
+        normals = None
+    normals = None if normals is None or len(normals) != len(vertices) else np.asarray(normals, dtype=np.float64)
+    return _point_cloud(path, vertices, normals)
+
+
+def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None) -> PointCloud:
+    if len(points) < MIN_POINTS:
+        raise RbfieldError(f"{path}: only {len(points)} points; a point cloud needs at least {MIN_POINTS}")
+    _finite(points, path, "points")
+    if normals is not None:
+        _finite(normals, path, "normals")
+        length = np.linalg.norm(normals, axis=1)
+        if (length < 1e-12).any():
+            normals = None
+            warnings.warn(f"{path}: some normals have zero length; estimating all normals", ShapeWarning, stacklevel=3)
+        else:
+            normals = normals / length[:, None]
+    if normals is None:
+        warnings.warn(
+            f"{path}: the point cloud has no normals; estimating them from 16 neighbours "
+            "(orientation may be wrong in places)", ShapeWarning, stacklevel=3,
+        )
+        normals = estimate_normals(points)
+    return PointCloud(points, normals)
+
+
+def estimate_normals(points: np.ndarray, neighbours: int = 16) -> np.ndarray:
+    """Unit normals by local plane fits, oriented away from the centroid.
+
+    The outward orientation is a heuristic: it is right for star-shaped
+    objects and may flip normals in deep concavities.
+    """
+    import point_cloud_utils as pcu
+
+    _, normals = pcu.estimate_point_cloud_normals_knn(points, min(neighbours, len(points) - 1))
+    normals = np.asarray(normals, dtype=np.float64)
+    outward = points - points.mean(0)
+    normals[(normals * outward).sum(1) < 0] *= -1
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def save_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a triangle mesh as PLY, OBJ or GLB (by extension), atomically."""
+    import trimesh
+
+    from rbfield.io import atomic_write_bytes
+
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("ply", "obj", "glb"):
+        raise RbfieldError(f"{path}: meshes are written as .ply, .obj or .glb, not {path.suffix or '(none)'!r}")
+    data = trimesh.Trimesh(vertices, faces, process=False).export(file_type=kind)
+    atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode())

@@ -1,0 +1,221 @@
+"""Signed distance fields as signals: from a mesh, or from an oriented point cloud.
+
+Everything here lives in the field's domain [0, 1]^3: the caller normalises
+the shape first (:class:`rbfield.geometry.shapes_io.Normalization`), so
+distances are in unit-cube units. Signs: negative inside.
+
+* :class:`MeshSDF` -- ground truth by generalised (fast) winding numbers
+  (point-cloud-utils), so open scans work. Training points come from a pool
+  of surface : surface jittered by +-0.01 per axis : uniform = 4 : 3 : 1
+  (NeuRBF), redrawn every ``refresh_every`` steps. Loss: MAPE
+  ``|p - g| / (|g| + 0.01)``.
+* :class:`PointCloudSDF` -- no distances are known. Loss (SIREN / IGR style):
+  ``|f|`` on the points, ``1 - cos(grad f, n)`` on the points, the eikonal
+  term ``(|grad f| - 1)^2`` on all points, and ``exp(-100 |f|)`` on uniform
+  points to penalise spurious zeros away from the surface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from rbfield.geometry.shape_metrics import sample_surface, sign_iou
+from rbfield.geometry.shapes_io import Mesh, PointCloud
+from rbfield.spec import SignalSpec
+
+#: Points per training step (NeuRBF uses 2**18 on a GPU; CPU default is smaller).
+DEFAULT_BATCH = 2**14
+#: Sampling ratio surface : jittered : uniform.
+SAMPLE_RATIO = (4, 3, 1)
+#: Jitter of near-surface samples, uniform per axis in [-JITTER, JITTER].
+JITTER = 0.01
+#: MAPE's epsilon: |p - g| / (|g| + MAPE_EPS).
+MAPE_EPS = 0.01
+#: Smallest RBF scale for the k-means init (kernel std >= half of this).
+RBF_SPACING = 0.01
+#: Points of the quick in-training IoU check (uniform + near-surface).
+QUICK_EVAL_POINTS = 2**14
+#: Query points per field call when evaluating without gradients.
+EVAL_CHUNK = 2**16
+
+
+def spec() -> SignalSpec:
+    """SDFs: 3-D in, 1 value out; the "resolution" sizes the grids' finest level."""
+    return SignalSpec("sdf", 3, 1, (2048, 2048, 2048))
+
+
+def winding_sdf(mesh: Mesh, points: np.ndarray) -> np.ndarray:
+    """Signed distance (P,) from (P, 3) points to a mesh, sign by fast winding numbers."""
+    import point_cloud_utils as pcu
+
+    distances, _, _ = pcu.signed_distance_to_mesh(
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(mesh.vertices, dtype=np.float64),
+        np.ascontiguousarray(mesh.faces, dtype=np.int32),
+    )
+    return np.asarray(distances, dtype=np.float64).reshape(-1)
+
+
+@torch.no_grad()
+def evaluate_sdf(field: torch.nn.Module, points: np.ndarray | torch.Tensor, chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """The field at (P, 3) domain points, ``chunk`` at a time -> (P,) float64."""
+    points = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    parts = [field(points[s : s + chunk]).reshape(-1) for s in range(0, len(points), chunk)]
+    return torch.cat(parts).double().numpy() if parts else np.zeros(0)
+
+
+def iou_points(surface: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n/2 uniform points in [0, 1]^3 and n/2 surface points jittered by +-JITTER: (n, 3)."""
+    picks = surface[rng.integers(len(surface), size=n - n // 2)]
+    near = picks + rng.uniform(-JITTER, JITTER, size=picks.shape)
+    return np.concatenate([rng.random((n // 2, 3)), near])
+
+
+def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of |p - g| / (|g| + 0.01) over the batch."""
+    return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
+
+
+class MeshSDF:
+    """A normalised mesh as an SDF signal for :func:`rbfield.fit`.
+
+    Args:
+        mesh: the mesh in domain units (inside [0, 1]^3).
+        name: shown in reports.
+        batch_size: points per step.
+        pool_size: presampled points (split 4 : 3 : 1).
+        refresh_every: steps between pool redraws (0: never).
+        seed: seeds the pools.
+    """
+
+    def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
+                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
+        self.mesh = mesh
+        self.name = name
+        self.batch_size = batch_size
+        self.pool_size = pool_size
+        self.refresh_every = refresh_every
+        self.rng = np.random.default_rng(seed)
+        self._draw_pool()
+        quick = iou_points(self.pool_points[0].numpy().astype(np.float64), QUICK_EVAL_POINTS, np.random.default_rng(seed + 1))
+        self.quick_points, self.quick_sdf = quick, winding_sdf(mesh, quick)
+
+    def spec(self) -> SignalSpec:
+        return spec()
+
+    def _draw_pool(self) -> None:
+        """Redraw the pool: surface, jittered and uniform points with their SDF."""
+        total = sum(SAMPLE_RATIO)
+        n_surface, n_near, n_uniform = (self.pool_size * r // total for r in SAMPLE_RATIO)
+        seed = int(self.rng.integers(2**31))
+        surface, _ = sample_surface(self.mesh.vertices, self.mesh.faces, n_surface + n_near, seed)
+        near = surface[n_surface:] + self.rng.uniform(-JITTER, JITTER, size=(n_near, 3))
+        uniform = self.rng.random((n_uniform, 3))
+        off_surface = np.concatenate([near, uniform])
+        off_sdf = winding_sdf(self.mesh, off_surface)
+        self.pool_points = [torch.from_numpy(p.astype(np.float32)) for p in (surface[:n_surface], near, uniform)]
+        self.pool_sdf = [
+            torch.zeros(n_surface, 1),
+            torch.from_numpy(off_sdf[:n_near, None].astype(np.float32)),
+            torch.from_numpy(off_sdf[n_near:, None].astype(np.float32)),
+        ]
+
+    # --- what the trainer calls -------------------------------------------------
+    def batch(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(points (B, 3), sdf (B, 1)) drawn 4 : 3 : 1 from the pool."""
+        total = sum(SAMPLE_RATIO)
+        points, targets = [], []
+        for ratio, pool, sdf in zip(SAMPLE_RATIO, self.pool_points, self.pool_sdf):
+            index = torch.randint(len(pool), (self.batch_size * ratio // total,), generator=generator)
+            points.append(pool[index])
+            targets.append(sdf[index])
+        return torch.cat(points), torch.cat(targets)
+
+    def training_loss(self, field: torch.nn.Module, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """MAPE of the field against the true SDF."""
+        return mape(field(points), targets)
+
+    def progress(self, loss: float) -> dict:
+        return {}
+
+    def after_step(self, field: torch.nn.Module, step: int) -> None:
+        if self.refresh_every and (step + 1) % self.refresh_every == 0:
+            self._draw_pool()
+
+    def evaluate(self, field: torch.nn.Module) -> dict:
+        """Quick sign IoU on 2**14 uniform + near-surface points."""
+        return {"iou": sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf)}
+
+    # --- initialisation -------------------------------------------------------
+    def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Pool points (M, 3), weights 1 / (|sdf| + 1e-9) (M,), the smallest RBF scale."""
+        points = torch.cat(self.pool_points)
+        weights = 1.0 / (torch.cat(self.pool_sdf).reshape(-1).double().abs() + 1e-9)
+        return points, weights.float(), RBF_SPACING
+
+
+class PointCloudSDF:
+    """An oriented point cloud as an SDF signal (no ground-truth distances).
+
+    Args:
+        cloud: points and unit normals in domain units.
+        name: shown in reports.
+        batch_size: points per step, half on the surface, half uniform.
+        weights: loss weights (surface, normal, eikonal, off-surface).
+        seed: seeds the init pool.
+    """
+
+    def __init__(self, cloud: PointCloud, name: str = "points", batch_size: int = DEFAULT_BATCH,
+                 weights: tuple[float, float, float, float] = (3000.0, 100.0, 50.0, 100.0), seed: int = 0):
+        self.cloud = cloud
+        self.name = name
+        self.batch_size = batch_size
+        self.loss_weights = weights
+        self.points = torch.from_numpy(cloud.points.astype(np.float32))
+        self.normals = torch.from_numpy(cloud.normals.astype(np.float32))
+        self.seed = seed
+
+    def spec(self) -> SignalSpec:
+        return spec()
+
+    def batch(self, step: int, generator: torch.Generator):
+        """((surface points (B/2, 3), uniform points (B/2, 3)), normals (B/2, 3))."""
+        half = self.batch_size // 2
+        index = torch.randint(len(self.points), (half,), generator=generator)
+        uniform = torch.rand(half, 3, generator=generator)
+        return (self.points[index], uniform), self.normals[index]
+
+    def training_loss(self, field: torch.nn.Module, inputs, normals: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of surface, normal, eikonal and off-surface terms."""
+        surface, uniform = inputs
+        x = torch.cat([surface, uniform]).requires_grad_(True)
+        values = field(x)
+        (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
+        n = len(surface)
+        w_surface, w_normal, w_eikonal, w_off = self.loss_weights
+        cosine = torch.nn.functional.cosine_similarity(gradient[:n], normals, dim=1)
+        return (
+            w_surface * values[:n].abs().mean()
+            + w_normal * (1.0 - cosine).mean()
+            + w_eikonal * ((gradient.norm(dim=1) - 1.0) ** 2).mean()
+            + w_off * torch.exp(-100.0 * values[n:].abs()).mean()
+        )
+
+    def progress(self, loss: float) -> dict:
+        return {}
+
+    def evaluate(self, field: torch.nn.Module) -> dict:
+        """Mean |f| on (up to 2**14 of) the input points, domain units."""
+        return {"surface_abs": float(np.abs(evaluate_sdf(field, self.points[:QUICK_EVAL_POINTS])).mean())}
+
+    def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Input points (weight 1e9) and 2**17 uniform points weighted by
+        1 / (distance to the nearest input point, a proxy for |sdf|)."""
+        rng = np.random.default_rng(self.seed)
+        uniform = rng.random((2**17, 3))
+        distance, _ = cKDTree(self.cloud.points).query(uniform, k=1, workers=-1)
+        points = np.concatenate([self.cloud.points, uniform])
+        weights = 1.0 / (np.concatenate([np.zeros(len(self.cloud.points)), distance]) + 1e-9)
+        return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(weights.astype(np.float32)), RBF_SPACING

@@ -1,0 +1,116 @@
+"""Reading shapes in every format, normalising them, and refusing bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from rbfield.cli import main
+from rbfield.errors import RbfieldError
+from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
+from rbfield.geometry.shapes_io import (
+    FILL, Mesh, Normalization, PointCloud, ShapeWarning, load_shape, save_mesh,
+)
+
+MESHES = "../shared/data/meshes"
+
+
+@pytest.fixture(scope="module")
+def fandisk() -> Mesh:
+    return load_shape(f"{MESHES}/fandisk.off")
+
+
+@pytest.mark.parametrize("extension", ["obj", "ply", "stl", "glb"])
+def test_mesh_formats_round_trip(fandisk, tmp_path, extension):
+    path = tmp_path / f"fandisk.{extension}"
+    trimesh.Trimesh(fandisk.vertices, fandisk.faces, process=False).export(path)
+    loaded = load_shape(path)
+    assert isinstance(loaded, Mesh)
+    assert len(loaded.faces) == len(fandisk.faces)
+    assert len(loaded.vertices) == len(fandisk.vertices)  # STL's per-face copies are welded
+    np.testing.assert_allclose(np.sort(loaded.vertices, axis=0), np.sort(fandisk.vertices, axis=0), atol=1e-5)
+
+
+def test_point_cloud_formats(tmp_path):
+    cloud = load_shape(f"{MESHES}/kitten.xyz")
+    assert isinstance(cloud, PointCloud) and cloud.points.shape == (5210, 3)
+    np.testing.assert_allclose(np.linalg.norm(cloud.normals, axis=1), 1.0, atol=1e-6)
+    pwn = tmp_path / "kitten.pwn"
+    np.savetxt(pwn, np.hstack([cloud.points, cloud.normals]))
+    assert load_shape(pwn).points.shape == (5210, 3)
+    ply = tmp_path / "kitten.ply"
+    trimesh.PointCloud(cloud.points).export(ply)  # no normals stored
+    with pytest.warns(ShapeWarning, match="no normals"):
+        estimated = load_shape(ply)
+    # Estimated normals agree (up to the orientation heuristic) with the scan's own.
+    agreement = np.abs((estimated.normals * cloud.normals).sum(1))
+    assert np.median(agreement) > 0.9
+
+
+def test_normalisation_round_trip(fandisk):
+    normalization = Normalization.fit(fandisk.vertices)
+    inside = normalization.forward(fandisk.vertices)
+    extent = inside.max(0) - inside.min(0)
+    assert extent.max() == pytest.approx(FILL)
+    assert inside.min() >= 0.0 and inside.max() <= 1.0
+    np.testing.assert_allclose(normalization.inverse(inside), fandisk.vertices, atol=1e-9)
+    assert Normalization.from_dict(normalization.to_dict()) == normalization
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_bad_inputs_get_one_clear_error(tmp_path):
+    cases = {
+        "empty file": (_write(tmp_path / "empty.off", ""), "empty"),
+        "empty mesh": (_write(tmp_path / "none.off", "OFF\n0 0 0\n"), "empty"),
+        "nan vertices": (_write(tmp_path / "nan.obj", "v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n"), "NaN"),
+        "few points": (_write(tmp_path / "few.xyz", "0 0 0 0 0 1\n1 0 0 0 0 1\n0 1 0 0 0 1\n"), "only 3 points"),
+        "unknown extension": (_write(tmp_path / "shape.abc", "hello"), "unknown extension"),
+        "bad columns": (_write(tmp_path / "bad.xyz", "0 0\n1 1\n"), "numbers per line"),
+        "missing": (tmp_path / "missing.obj", "no such file"),
+    }
+    for name, (path, message) in cases.items():
+        with pytest.raises(RbfieldError, match=message):
+            load_shape(path)
+
+
+def test_open_mesh_warns_but_loads(fandisk, tmp_path):
+    path = tmp_path / "open.obj"
+    save_mesh(path, fandisk.vertices, fandisk.faces[10:])
+    with pytest.warns(ShapeWarning, match="not watertight"):
+        mesh = load_shape(path)
+    assert len(mesh.faces) == len(fandisk.faces) - 10
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["fit", "sdf", str(_write(tmp_path / "s.abc", "x")), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_marching_cubes_refuses_resolutions_that_do_not_fit():
+    with pytest.raises(RbfieldError, match="GB"):
+        check_resolution(100_000)
+    with pytest.raises(RbfieldError, match="too small"):
+        check_resolution(4)
+    check_resolution(512)  # the issue's 512^3 must be allowed
+
+
+def test_sparse_marching_cubes_of_a_sphere():
+    calls = []
+
+    def sphere(x):
+        calls.append(len(x))
+        return (x - 0.5).norm(dim=1) - 0.3
+
+    vertices, faces = extract_mesh(sphere, 256)
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    assert mesh.is_watertight
+    assert mesh.volume == pytest.approx(4 / 3 * np.pi * 0.3**3, rel=2e-3)  # positive: outward normals
+    radii = np.linalg.norm(vertices - 0.5, axis=1)
+    assert np.abs(radii - 0.3).max() < 5e-4
+    assert sum(calls) < 0.2 * 256**3  # only cells near the surface were evaluated
