@@ -60,7 +60,14 @@ def _compose_inputs(dtype=torch.float32):
     return index, values, weights, frequencies, phase
 
 
-def test_fast_compose_matches_reference_values_and_gradients():
+@pytest.mark.parametrize("use_numba", [True, False], ids=["numba", "torch"])
+def test_fast_compose_matches_reference_values_and_gradients(monkeypatch, use_numba):
+    import rbfield.ops.rbf_compose as compose
+
+    if use_numba:
+        assert compose.numba_kernels() is not None, "the Numba kernels should load here"
+    else:
+        monkeypatch.setattr(compose, "numba_kernels", lambda: None)
     index, values, weights, frequencies, phase = _compose_inputs()
     w1, b1 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
     w2, b2 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
@@ -72,6 +79,34 @@ def test_fast_compose_matches_reference_values_and_gradients():
     (fast * upstream).sum().backward()
     torch.testing.assert_close(w2.grad, w1.grad, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(b2.grad, b1.grad, atol=1e-4, rtol=1e-5)
+
+
+def test_missing_numba_warns_once_and_falls_back(monkeypatch):
+    import builtins
+    import warnings
+
+    import rbfield.ops as ops
+
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise ImportError("No module named 'numba'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(ops, "_NUMBA_STATE", {})
+    monkeypatch.delitem(__import__("sys").modules, "rbfield.ops.compiled", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ops.numba_kernels() is None
+        assert ops.numba_kernels() is None
+    assert len([w for w in caught if "Numba is not usable" in str(w.message)]) == 1
+    index, values, weights, frequencies, phase = _compose_inputs()
+    torch.testing.assert_close(
+        compose_fixed_angles(index, *angle_tables(values, frequencies), weights, phase),
+        compose_reference(index, values, weights, frequencies, phase), atol=1e-5, rtol=1e-5,
+    )
 
 
 def test_fast_compose_gradcheck_double():

@@ -5,11 +5,42 @@ reference paths (results agree to floating-point rounding).
 """
 
 import os
+import warnings
+
+_NUMBA_STATE: dict = {}
 
 
 def fast_paths_enabled() -> bool:
     """False when the user set RBFIELD_DISABLE_FAST to a non-empty, non-"0" value."""
     return os.environ.get("RBFIELD_DISABLE_FAST", "0") in ("", "0")
+
+
+def numba_kernels():
+    """The compiled-kernel module, or None (with one warning) when Numba is missing
+    or fast paths are disabled; callers then use their PyTorch path."""
+    if not fast_paths_enabled():
+        return None
+    if "module" not in _NUMBA_STATE:
+        try:
+            import importlib
+
+            module = importlib.import_module("rbfield.ops.compiled")
+        except Exception as error:  # ImportError, or numba failing to initialise
+            warnings.warn(
+                f"rbfield: Numba is not usable ({type(error).__name__}: {error}); "
+                "using the slower PyTorch paths, which give the same results",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            module = None
+        _NUMBA_STATE["module"] = module
+    module = _NUMBA_STATE["module"]
+    if module is not None:
+        import numba
+        import torch
+
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    return module
 
 
 def keep_freed_memory_mapped() -> bool:

@@ -8,14 +8,18 @@ The fast path applies when ``values`` (and so ``angle = values * m``) are fixed
 from step to step, which is the case while training on a fixed set of points
 with frozen RBF geometry. Then, by ``sin(a + b) = sin a cos b + cos a sin b``,
 the per-step work is two weighted gathers of precomputed ``sin a`` and
-``cos a`` tables and no transcendental functions; a hand-written backward
-scatters the weight gradient with one ``index_add_``.
+``cos a`` tables and no transcendental functions, with a hand-written
+backward. On the CPU, fused Numba kernels do it in one pass over the tables
+(no (P, k, C) temporaries); elsewhere, or without Numba, PyTorch ops do
+(the weight gradient is then one ``index_add_``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from rbfield.ops import numba_kernels
 
 
 def compose_reference(
@@ -43,26 +47,57 @@ def angle_tables(values: torch.Tensor, frequencies: torch.Tensor) -> tuple[torch
     return torch.sin(angle), torch.cos(angle)
 
 
+def _kernel_inputs_ok(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.is_contiguous() for t in tensors) and tensors[1].dtype in (
+        torch.float32,
+        torch.float64,
+    )
+
+
 class _ComposeFixedAngles(torch.autograd.Function):
     @staticmethod
     def forward(ctx, index, sin_table, cos_table, weights, phase):
-        gathered = F.embedding(index, weights)  # (P, k, C)
-        sum_sin = (gathered * sin_table).sum(1)  # (P, C)
-        sum_cos = (gathered * cos_table).sum(1)
         cos_b, sin_b = torch.cos(phase), torch.sin(phase)
+        kernels = numba_kernels()
+        weights_same = weights.to(sin_table.dtype)
+        if kernels is not None and _kernel_inputs_ok(index, sin_table, cos_table, weights_same):
+            out = torch.empty(index.shape[0], weights.shape[1], dtype=sin_table.dtype)
+            sum_sin, sum_cos = torch.empty_like(out), torch.empty_like(out)
+            kernels.compose_forward(
+                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights_same.detach().numpy(),
+                cos_b.detach().numpy(), sin_b.detach().numpy(), out.numpy(), sum_sin.numpy(), sum_cos.numpy(),
+            )
+            ctx.use_kernels = True
+        else:
+            gathered = F.embedding(index, weights)  # (P, k, C)
+            sum_sin = (gathered * sin_table).sum(1)  # (P, C)
+            sum_cos = (gathered * cos_table).sum(1)
+            out = sum_sin * cos_b + sum_cos * sin_b
+            ctx.use_kernels = False
         ctx.save_for_backward(index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b)
         ctx.n_kernels = weights.shape[0]
-        return sum_sin * cos_b + sum_cos * sin_b
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
         index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b = ctx.saved_tensors
         grad_weights = grad_phase = None
         if ctx.needs_input_grad[3]:
-            rows = (grad_out * cos_b)[:, None, :] * sin_table
-            rows.addcmul_((grad_out * sin_b)[:, None, :], cos_table)
-            grad_weights = torch.zeros(ctx.n_kernels, rows.shape[-1], dtype=rows.dtype, device=rows.device)
-            grad_weights.index_add_(0, index.reshape(-1), rows.reshape(-1, rows.shape[-1]))
+            if ctx.use_kernels:
+                import numba
+
+                grad = grad_out.contiguous().to(sin_table.dtype)
+                grad_weights = torch.from_numpy(
+                    numba_kernels().compose_weight_grad(
+                        index.numpy(), sin_table.numpy(), cos_table.numpy(), grad.numpy(),
+                        cos_b.numpy(), sin_b.numpy(), ctx.n_kernels, numba.get_num_threads(),
+                    )
+                )
+            else:
+                rows = (grad_out * cos_b)[:, None, :] * sin_table
+                rows.addcmul_((grad_out * sin_b)[:, None, :], cos_table)
+                grad_weights = torch.zeros(ctx.n_kernels, rows.shape[-1], dtype=rows.dtype, device=rows.device)
+                grad_weights.index_add_(0, index.reshape(-1), rows.reshape(-1, rows.shape[-1]))
         if ctx.needs_input_grad[4]:
             grad_phase = (grad_out * (sum_cos * cos_b - sum_sin * sin_b)).sum(0)
         return None, None, None, grad_weights, grad_phase
