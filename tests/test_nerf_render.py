@@ -113,3 +113,20 @@ def test_render_sphere_with_occupancy_and_early_termination():
     # Early termination: the hit ray keeps only samples up to a few steps inside the sphere.
     assert out["samples"] < 20
     assert math.isclose(out["opacity"][1].item(), 0.0)
+
+
+def test_video_is_mp4_or_falls_back_to_gif(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from rbfield.radiance import video
+
+    frames = (np.random.default_rng(0).random((3, 21, 33, 3)) * 255).astype(np.uint8)  # odd sizes get padded
+    if video.mp4_available():
+        path = video.write_video(tmp_path / "a", frames)
+        assert path.suffix == ".mp4" and path.stat().st_size > 100
+    monkeypatch.setattr(video, "mp4_available", lambda: False)
+    path = video.write_video(tmp_path / "b", frames)
+    assert path.suffix == ".gif"
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3 and gif.size == (33, 21)

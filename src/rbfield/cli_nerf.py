@@ -63,6 +63,7 @@ def register(verbs: dict, commands) -> None:
     checkpoint goes to the original handler.
     """
     from rbfield.radiance.fields import RADIANCE_PRESETS
+    from rbfield.radiance.mesh import DEFAULT_LEVEL
 
     fit = verbs["fit"].add_parser("nerf", help="fit a radiance field to posed photos (NeRF Blender format)")
     fit.add_argument("scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)")
@@ -92,12 +93,12 @@ def register(verbs: dict, commands) -> None:
 
     existing = verbs["export"].choices.get("mesh") if "export" in verbs else None
     if existing is not None:
-        existing.add_argument("--level", type=float, default=25.0, help="radiance fields: density iso-level (default 25)")
+        existing.add_argument("--level", type=float, default=DEFAULT_LEVEL, help=f"radiance fields: density iso-level (default {DEFAULT_LEVEL:g})")
         existing.set_defaults(handler=_export_mesh_handler(existing.get_default("handler")))
     elif "export" in verbs:
         export = verbs["export"].add_parser("mesh", help="extract a mesh from a fitted field")
         export.add_argument("checkpoint", help="run folder or field .safetensors")
         export.add_argument("--res", type=int, default=DEFAULT_MESH_RES, help=f"grid resolution per axis (default {DEFAULT_MESH_RES})")
         export.add_argument("--out", help="output mesh, .ply or .obj (default <run>/mesh.ply)")
-        export.add_argument("--level", type=float, default=25.0, help="density iso-level (default 25)")
+        export.add_argument("--level", type=float, default=DEFAULT_LEVEL, help=f"density iso-level (default {DEFAULT_LEVEL:g})")
         export.set_defaults(handler=_export_mesh_handler(None))

@@ -96,8 +96,9 @@ class RenderWriter:
         np.save(buffer, depth)
         atomic_write_bytes(self.folder / f"{name}_depth.npy", buffer.getvalue())
         foreground = depth > 0
-        scale = depth[foreground].max() if foreground.any() else 1.0
-        grey = np.where(foreground, 255 - np.clip(depth / scale * 200, 0, 200), 0).astype(np.uint8)
+        low, high = (depth[foreground].min(), depth[foreground].max()) if foreground.any() else (0.0, 1.0)
+        # Near is bright, far is dim, background black.
+        grey = np.where(foreground, 255 - 200 * (depth - low) / max(high - low, 1e-6), 0).astype(np.uint8)
         atomic_write_bytes(self.folder / f"{name}_depth.png", _to_png_bytes(grey))
 
 

@@ -28,8 +28,6 @@ Densities are in 1 / scene unit; colours in [0, 1].
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 import torch.nn.functional as F

@@ -19,7 +19,7 @@ from rbfield.errors import RbfieldError
 from rbfield.io import atomic_write_bytes
 
 #: Iso-level of the exported surface, density in 1 / scene unit.
-DEFAULT_LEVEL = 25.0
+DEFAULT_LEVEL = 10.0
 MAX_RESOLUTION = 768
 
 

@@ -1,0 +1,136 @@
+"""Radiance fields side by side on the Blender-format scenes in ../shared/data/nerf.
+
+For each (scene, field): ``rbfield fit nerf`` at one budget and time budget,
+then a density mesh at a few iso-levels scored against the source scan
+(mapped into scene coordinates by the scene's normalization.json).
+
+Chamfer L1 convention here: 0.5 * (mean_a min_b |a - b| + mean_b min_a |a - b|),
+unsquared Euclidean distances in scene units, over 200k area-weighted surface
+samples of each mesh.
+
+Run one heavy process at a time, e.g.:
+
+    OMP_NUM_THREADS=1 python bench/nerf_scenes.py --scenes bunny_coffee --fields neurbf,instant-ngp \
+        --params 1M --time 840 --out runs/bench-nerf
+
+Prints a markdown table (and writes it to OUT/nerf_table.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    tokens = path.read_text().split()
+    n_vertices, n_faces = int(tokens[1]), int(tokens[2])
+    vertices = np.asarray(tokens[4 : 4 + 3 * n_vertices], dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(tokens[4 + 3 * n_vertices :], dtype=np.int64).reshape(n_faces, 4)[:, 1:]
+    return vertices, faces
+
+
+def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and faces of a binary PLY written by rbfield (xyz float + rgb uchar, triangle lists)."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode()
+    n_vertices = int(header.split("element vertex ")[1].split()[0])
+    n_faces = int(header.split("element face ")[1].split()[0])
+    vertex_type = np.dtype([("p", "<f4", 3), ("c", "u1", 3)])
+    face_type = np.dtype([("n", "u1"), ("i", "<i4", 3)])
+    vertices = np.frombuffer(data, vertex_type, n_vertices, end)["p"].astype(np.float64)
+    faces = np.frombuffer(data, face_type, n_faces, end + n_vertices * vertex_type.itemsize)["i"].astype(np.int64)
+    return vertices, faces
+
+
+def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    chosen = rng.choice(len(faces), size=count, p=areas / areas.sum())
+    r1, r2 = rng.random((2, count))
+    s = np.sqrt(r1)
+    return (1 - s)[:, None] * a[chosen] + (s * (1 - r2))[:, None] * b[chosen] + (s * r2)[:, None] * c[chosen]
+
+
+def chamfer_l1(points_a: np.ndarray, points_b: np.ndarray) -> float:
+    a_to_b, _ = cKDTree(points_b).query(points_a, workers=1)
+    b_to_a, _ = cKDTree(points_a).query(points_b, workers=1)
+    return 0.5 * (a_to_b.mean() + b_to_a.mean())
+
+
+def reference_points(scene: Path, count: int = 200_000) -> np.ndarray:
+    normalization = json.loads((scene / "normalization.json").read_text())
+    matrix = np.asarray(normalization["source_to_scene"])
+    vertices, faces = read_off(DATA / "meshes" / normalization["source_mesh"])
+    vertices = vertices @ matrix[:3, :3].T + matrix[:3, 3]
+    return sample_surface(vertices, faces, count)
+
+
+def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int) -> dict:
+    from rbfield.errors import RbfieldError
+    from rbfield.radiance_runs import export_scene_mesh
+
+    reference = reference_points(scene)
+    scores = {}
+    for level in levels:
+        path = run / f"mesh_level{level:g}.ply"
+        try:
+            export_scene_mesh(run, resolution, path, level)
+        except RbfieldError as error:
+            scores[level] = str(error)
+            continue
+        vertices, faces = read_ply(path)
+        scores[level] = chamfer_l1(sample_surface(vertices, faces, 200_000, seed=1), reference)
+    return scores
+
+
+def main() -> None:
+    import torch
+
+    from rbfield.radiance_runs import fit_scene
+    from rbfield.train import TrainConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", default="bunny_coffee")
+    parser.add_argument("--fields", default="neurbf,instant-ngp")
+    parser.add_argument("--params", default="1M")
+    parser.add_argument("--time", type=float, default=840.0, help="training seconds per run")
+    parser.add_argument("--levels", default="5,10,25", help="density iso-levels for the mesh")
+    parser.add_argument("--mesh-res", type=int, default=256)
+    parser.add_argument("--out", default="runs/bench-nerf")
+    parser.add_argument("--score-only", action="store_true", help="reuse finished runs; only mesh scores and the table")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = ["| scene | field | test PSNR | SSIM | trainable | total | steps | train s | depth MAE | Chamfer L1 by level |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for scene_name in args.scenes.split(","):
+        scene = DATA / "nerf" / scene_name
+        for field in args.fields.split(","):
+            run = Path(args.out) / f"{scene_name}-{field}"
+            if args.score_only:
+                report = json.loads((run / "metrics.json").read_text())
+            else:
+                report = fit_scene(scene, run, field, args.params, TrainConfig(steps=None, time_budget=args.time, eval_every=500, progress=False))
+            scores = mesh_scores(run, scene, [float(x) for x in args.levels.split(",")], args.mesh_res)
+            (run / "mesh_scores.json").write_text(json.dumps({str(k): v for k, v in scores.items()}, indent=2))
+            chamfer = ", ".join(f"{k:g}: {v:.4f}" if isinstance(v, float) else f"{k:g}: none" for k, v in scores.items())
+            depth = f"{report['depth_mae']:.4f}" if report.get("depth_mae") is not None else "-"
+            rows.append(f"| {scene_name} | {field} | {report['psnr']:.2f} | {report['ssim']:.4f} | {report['trainable_params']:,} | "
+                        f"{report['total_params']:,} | {report['steps']} | {report['seconds']:.0f} | {depth} | {chamfer} |")
+            print(rows[-1], flush=True)
+    table = "\n".join(rows) + "\n"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "nerf_table.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
