@@ -81,3 +81,20 @@ def test_point_cloud_fit(tmp_path):
     # Measured 0.017 after 300 steps at 60k: point-cloud fits converge slowly (see
     # bench/results/sdf.md); a wrong normalisation or sign convention gives > 0.05.
     assert metrics["chamfer_l1"] < 0.025
+
+
+def test_compare_writes_a_table(tmp_path, capsys):
+    out = tmp_path / "compare"
+    args = ["compare", "sdf", SHAPE, "--fields", "triplane,instant-ngp", "--out", str(out), "--params", "30k",
+            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000"]
+    assert main(args) == 0
+    table = (out / "compare.md").read_text()
+    assert "| triplane |" in table and "| instant-ngp |" in table
+    runs = json.loads((out / "compare.json").read_text())["runs"]
+    assert [r["field"] for r in runs] == ["triplane", "instant-ngp"]
+    assert all(r["trainable_params"] <= 30_000 for r in runs)
+
+
+def test_compare_refuses_unknown_fields(capsys):
+    assert main(["compare", "sdf", SHAPE, "--fields", "neurbf,nope"]) == 2
+    assert "unknown field(s) nope" in capsys.readouterr().err
