@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
-import numpy as np
 import pytest
 
 from rbfield.cli import main

@@ -6,21 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from rbfield.errors import RbfieldError
+from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 
 DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
 
 
 def _train_config(args):
-    from rbfield.train import TrainConfig
-
-    steps = args.steps
-    if steps is None and args.time is None:
-        steps = 2000
-    return TrainConfig(
-        steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, progress=not args.quiet,
-    )
+    return train_config(args, default_steps=2000)
 
 
 def _signal(path: str, batch: int):
@@ -51,13 +43,6 @@ def _print_report(report: dict, out: Path) -> None:
     print(f"results in {out}/ (metrics.json, reconstruction.png, comparison.png, psnr_curve.png, field.safetensors)")
 
 
-def _report_interrupt(out: Path) -> None:
-    if (out / "checkpoint.pt").exists():
-        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
-    else:
-        print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
-
-
 def cmd_fit_image(args) -> int:
     from rbfield.image_runs import fit_image
 
@@ -67,7 +52,7 @@ def cmd_fit_image(args) -> int:
     try:
         report = fit_image(signal, out, args.field, args.params, train, resume=args.resume)
     except KeyboardInterrupt:
-        _report_interrupt(out)
+        report_interrupt(out)
         return 130
     _print_report(report, out)
     return 0
@@ -96,10 +81,7 @@ def cmd_compare_image(args) -> int:
     from rbfield.fields import PRESETS
     from rbfield.image_runs import compare_images
 
-    names = [name.strip() for name in args.fields.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PRESETS]
-    if unknown or not names:
-        raise RbfieldError(f"unknown field(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(PRESETS)}")
+    names = parse_field_names(args.fields, PRESETS)
     signal = _signal(args.path, args.batch)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     try:

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from rbfield.cli_common import report_interrupt, train_config
 
 DEFAULT_MESH_RES = 256
 
 
 def cmd_fit_nerf(args) -> int:
     from rbfield.radiance_runs import fit_scene
-    from rbfield.train import TrainConfig
 
-    steps = args.steps if args.steps is not None or args.time is not None else 2000
-    train = TrainConfig(steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
-                        progress=not args.quiet)
+    train = train_config(args, default_steps=2000)
     out = Path(args.out or f"runs/{Path(args.scene).name}-{args.field}")
     try:
         report = fit_scene(args.scene, out, args.field, args.params, train, args.downscale, args.batch,
                            resume=args.resume, video=not args.no_video)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
+        report_interrupt(out)
         return 130
     print(f"{report['method']}: test PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.4f} over {report['test_views']} views "
           f"after {report['steps']} steps in {report['seconds']:.1f} s; LPIPS {report['lpips']}")

@@ -7,19 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from rbfield.errors import RbfieldError
+from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 
 DEFAULT_PARAMS, DEFAULT_STEPS, DEFAULT_RES = "500k", 1000, 512
 
 
 def _train_config(args):
-    from rbfield.train import TrainConfig
-
-    steps = args.steps
-    if steps is None and args.time is None:
-        steps = DEFAULT_STEPS
-    return TrainConfig(steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
-                       progress=not args.quiet)
+    return train_config(args, default_steps=DEFAULT_STEPS)
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +40,7 @@ def cmd_fit_sdf(args) -> int:
         r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
                     resume=args.resume)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume",
-              file=sys.stderr)
+        report_interrupt(out)
         return 130
     print(f"{r['field']}: IoU {_fmt(r['iou'], 4)}, Chamfer-L1 {_fmt(r['chamfer_l1'], 5)}, NAE {_fmt(r['nae_deg'], 2)} deg, "
           f"F-score {_fmt(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
@@ -75,10 +68,7 @@ def cmd_compare_sdf(args) -> int:
     from rbfield.fields import PRESETS
     from rbfield.sdf_runs import compare_sdf
 
-    names = [name.strip() for name in args.fields.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PRESETS]
-    if unknown or not names:
-        raise RbfieldError(f"unknown field(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(PRESETS)}")
+    names = parse_field_names(args.fields, PRESETS)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     try:
         compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch)
