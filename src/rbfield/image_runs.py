@@ -14,7 +14,6 @@ A run folder holds::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from rbfield.io import atomic_write_bytes, atomic_write_json, export_compact, lo
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_comparison, save_curves
 from rbfield.signals.image import ImageSignal, reconstruct, save_png
-from rbfield.train import TrainConfig, fit
+from rbfield.train import TrainConfig, initialize_and_fit
 
 METRIC_SETTINGS = {
     "psnr": "dB, images in [0, 1], all pixels and channels, reconstruction clipped to [0, 1]",
@@ -73,12 +72,7 @@ def fit_image(
         out / "config.json",
         {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
     )
-    if not resume:
-        started = time.perf_counter()
-        field.initialize(signal)
-        if field.rbf_encodings():
-            log(f"placed RBFs by weighted k-means in {time.perf_counter() - started:.1f} s")
-    result = fit(field, signal, train, run_dir=out, resume=resume)
+    result = initialize_and_fit(field, signal, train, out, resume, log)
 
     save_field(field, out)
     compact_bytes = export_compact(field, out / "field_fp16.safetensors")

@@ -29,7 +29,7 @@ from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou,
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
 from rbfield.signals.sdf import MeshSDF, PointCloudSDF, evaluate_sdf, iou_points, winding_sdf
-from rbfield.train import TrainConfig, fit
+from rbfield.train import TrainConfig, initialize_and_fit
 
 #: Surface samples per mesh for Chamfer / NAE / F-score.
 SURFACE_SAMPLES = 200_000
@@ -143,12 +143,7 @@ def fit_sdf(
         "field": field.config, "train": dict(vars(train)), "input": str(path),
         "mesh_resolution": mesh_resolution, "batch": batch,
     })
-    if not resume:
-        started = time.perf_counter()
-        field.initialize(signal)
-        if field.rbf_encodings():
-            log(f"placed RBFs by weighted k-means in {time.perf_counter() - started:.1f} s")
-    result = fit(field, signal, train, run_dir=out, resume=resume)
+    result = initialize_and_fit(field, signal, train, out, resume, log)
     save_field(field, out)
 
     started = time.perf_counter()

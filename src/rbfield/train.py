@@ -221,3 +221,16 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
     save()
     field.eval()
     return FitResult(steps=step, seconds=seconds, history=history)
+
+
+def initialize_and_fit(field: Field, signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print) -> FitResult:
+    """:func:`fit`, after placing a new run's RBFs from the signal (a resumed run loads them).
+
+    ``log`` receives a one-line note of how long the placement took.
+    """
+    if not resume:
+        started = time.perf_counter()
+        field.initialize(signal)
+        if field.rbf_encodings():
+            log(f"placed RBFs by weighted k-means in {time.perf_counter() - started:.1f} s")
+    return fit(field, signal, config, run_dir=run_dir, resume=resume)
