@@ -49,7 +49,7 @@ def keep_freed_memory_mapped() -> bool:
     PyTorch on the CPU allocates big temporaries every step; glibc serves
     blocks above its mmap threshold (at most 32 MB) with fresh mappings whose
     pages fault in on first touch, which made element-wise ops on 30 MB tensors
-    4-6x slower here than on reused memory. Raising the mmap and trim
+    up to several times slower here than on reused memory. Raising the mmap and trim
     thresholds keeps freed blocks in the heap for reuse. Peak memory is
     unchanged; memory is returned to the OS at exit. Does nothing off glibc
     or when RBFIELD_KEEP_MALLOC=1. Returns True when the setting was applied.
