@@ -22,21 +22,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from skimage import data
 
 from rbfield.image_runs import fit_image
 from rbfield.io import atomic_write_bytes, atomic_write_json
-from rbfield.signals.image import ImageSignal, image_to_float
+from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
 from rbfield.train import TrainConfig
 
 PHOTOS = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea}
 
-
-def centre_crop(photo: np.ndarray, size: int) -> np.ndarray:
-    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
-    return np.ascontiguousarray(photo[top : top + size, left : left + size])
 
 
 def main() -> int:

@@ -19,12 +19,8 @@ from skimage import data
 
 import rbfield
 from rbfield import fields
-from rbfield.signals.image import image_to_float
+from rbfield.signals.image import centre_crop, image_to_float
 
-
-def centre_crop(photo, size):
-    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
-    return photo[top : top + size, left : left + size]
 
 
 def main() -> int:

@@ -7,12 +7,8 @@ import pytest
 import torch
 from skimage import data
 
-from rbfield.signals.image import image_to_float
+from rbfield.signals.image import centre_crop, image_to_float
 
-
-def centre_crop(photo: np.ndarray, size: int) -> np.ndarray:
-    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
-    return np.ascontiguousarray(photo[top : top + size, left : left + size])
 
 
 @pytest.fixture(autouse=True)

@@ -95,17 +95,14 @@ def cmd_compare_image(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    import numpy as np
     from skimage import data
 
     from rbfield.image_runs import fit_image
-    from rbfield.signals.image import ImageSignal, image_to_float
+    from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
     from rbfield.train import TrainConfig
 
     photo = data.astronaut()
-    top, left = (photo.shape[0] - DEMO_CROP) // 2, (photo.shape[1] - DEMO_CROP) // 2
-    crop = np.ascontiguousarray(photo[top : top + DEMO_CROP, left : left + DEMO_CROP])
-    signal = ImageSignal(image_to_float(crop), name=f"astronaut (scikit-image), centre {DEMO_CROP}x{DEMO_CROP} crop")
+    signal = ImageSignal(image_to_float(centre_crop(photo, DEMO_CROP)), name=f"astronaut (scikit-image), centre {DEMO_CROP}x{DEMO_CROP} crop")
     out = Path(args.out)
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)

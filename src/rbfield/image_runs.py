@@ -78,7 +78,7 @@ def fit_image(
     compact_bytes = export_compact(field, out / "field_fp16.safetensors")
     metrics, prediction = signal.final_metrics(field)
     compact_field = load_field(out / "field_fp16.safetensors")
-    compact_metrics, _ = signal.final_metrics(compact_field)
+    compact_psnr = signal.evaluate(compact_field)["psnr"]
     report = {
         "field": field_name,
         "image": signal.name,
@@ -86,7 +86,7 @@ def fit_image(
         "height": signal.height,
         "channels": signal.channels,
         **metrics,
-        "psnr_fp16": compact_metrics["psnr"],
+        "psnr_fp16": compact_psnr,
         "trainable_params": counts["trainable"],
         "total_params": counts["total"],
         "steps": result.steps,

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as safetensors_load
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from rbfield.errors import RbfieldError
@@ -122,12 +121,9 @@ def load_field(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     """
     path = resolve_field_path(path)
     try:
-        data = path.read_bytes()
-        tensors = safetensors_load(data)
-        from safetensors import safe_open  # metadata lives in the header
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
         config = json.loads(metadata["rbfield_config"])
     except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as error:
         raise RbfieldError(f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run") from None

@@ -127,6 +127,12 @@ def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: i
     atomic_write_bytes(path, encode_png(data))
 
 
+def centre_crop(photo: np.ndarray, size: int) -> np.ndarray:
+    """The central size x size window of an (H, W, ...) array, contiguous."""
+    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
+    return np.ascontiguousarray(photo[top : top + size, left : left + size])
+
+
 def pixel_centres(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(H * W, 2) pixel-centre coordinates (x, y) in [0, 1]^2, row-major."""
     xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) / width
