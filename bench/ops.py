@@ -19,6 +19,9 @@ from pathlib import Path
 import torch
 
 from rbfield.encodings.grid import MultiresGrid, grid_lookup, grid_lookup_reference
+from rbfield.fields import build_field, parse_budget
+from rbfield.radiance.fields import build_radiance_field
+from rbfield.spec import SignalSpec
 from rbfield.io import atomic_write_bytes
 from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
 
@@ -33,9 +36,21 @@ def _time(run, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def grid_case(dim: int, n_points: int, log2_table: int, finest: int):
-    grid = MultiresGrid(dim, 16, 2, log2_table, 16, finest, init_scale=1.0)
-    points = torch.rand(n_points, dim)
+def preset_grid(preset: str, task: str, in_dim: int, budget: str) -> MultiresGrid:
+    """The multiresolution grid inside a preset field as the library builds it."""
+    if task == "nerf":
+        field = build_radiance_field(preset, parse_budget(budget))
+    else:
+        spec = SignalSpec(task, in_dim, 3 if task == "image" else 1, (512,) * in_dim)
+        field = build_field(preset, spec, budget)
+    grids = [module for module in field.modules() if isinstance(module, MultiresGrid)]
+    with torch.no_grad():
+        grids[0].table.uniform_(-1.0, 1.0)
+    return grids[0]
+
+
+def grid_case(grid: MultiresGrid, n_points: int):
+    points = torch.rand(n_points, grid.in_dim)
     args = (grid.resolutions, grid.offsets, grid.table_sizes, grid.hashed)
 
     def make(lookup):
@@ -75,8 +90,12 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cases = {
-        "hash grid 2D (16 levels x 2, T=19, finest 2048)": grid_case(2, args.points, 19, 2048),
-        "hash grid 3D (16 levels x 2, T=19, finest 2048)": grid_case(3, args.points, 19, 2048),
+        "grid 2D, instant-ngp image preset at 128k": grid_case(preset_grid("instant-ngp", "image", 2, "128k"), args.points),
+        "grid 3D, neurbf SDF preset's hash grid at 500k": grid_case(preset_grid("neurbf", "sdf", 3, "500k"), args.points),
+        "grid 3D, instant-ngp SDF preset at 500k": grid_case(preset_grid("instant-ngp", "sdf", 3, "500k"), args.points),
+        "grid 3D, instant-ngp NeRF preset at 1M": grid_case(preset_grid("instant-ngp", "nerf", 3, "1M"), args.points),
+        "grid 2D stress, 16 levels x 2, T=19 (64 MB table)": grid_case(MultiresGrid(2, 16, 2, 19, 16, 2048), args.points),
+        "grid 3D stress, 16 levels x 2, T=19 (49 MB table)": grid_case(MultiresGrid(3, 16, 2, 19, 16, 2048), args.points),
         "RBF sinusoid composition (k=4, 32 channels, 4096 RBFs)": rbf_case(args.points, 4, 32, 4096),
     }
     rows = ["| op | reference (Mpts/s) | fast (Mpts/s) | speed-up |", "| --- | ---: | ---: | ---: |"]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from rbfield.ops import fast_paths_enabled
+from rbfield.ops import fast_paths_enabled, numba_kernels
 
 #: Instant-NGP's spatial-hash primes; the first is 1 for cache coherence.
 HASH_PRIMES = (1, 2654435761, 805459861, 3674653429)
@@ -196,6 +196,44 @@ def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
     return runs
 
 
+class _CompiledGridLookup(torch.autograd.Function):
+    """The fused Numba kernels; differentiable in ``table`` only (callers pass
+    points that need no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, table, resolutions, offsets, table_sizes, hashed, kernels):
+        n_points, in_dim = x.shape
+        out = torch.empty(n_points, resolutions.shape[0] * table.shape[1], dtype=table.dtype)
+        resolution_floats = resolutions.to(x.dtype)
+        primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64)
+        n_chunks = max(1, min(n_points, 16 * torch.get_num_threads()))
+        arrays = (resolution_floats, resolutions, offsets, table_sizes, hashed, primes)
+        kernels.grid_forward(x.numpy(), table.detach().numpy(), *(a.numpy() for a in arrays), out.numpy(), n_chunks)
+        ctx.save_for_backward(x, *arrays)
+        ctx.kernels, ctx.table_shape = kernels, table.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if not ctx.needs_input_grad[1]:
+            return (None,) * 7
+        x, *arrays = ctx.saved_tensors
+        grad_table = torch.zeros(ctx.table_shape, dtype=grad_out.dtype)
+        ctx.kernels.grid_table_grad(
+            x.numpy(), *(a.numpy() for a in arrays), grad_out.contiguous().numpy(), grad_table.numpy()
+        )
+        return None, grad_table, None, None, None, None, None
+
+
+def _compiled_kernels_for(x: torch.Tensor, table: torch.Tensor):
+    """The Numba kernel module when it applies to these tensors, else None."""
+    if x.requires_grad or x.device.type != "cpu" or table.device.type != "cpu":
+        return None
+    if x.dtype != table.dtype or table.dtype not in (torch.float32, torch.float64):
+        return None
+    return numba_kernels()
+
+
 def grid_lookup(
     x: torch.Tensor,
     table: torch.Tensor,
@@ -206,10 +244,13 @@ def grid_lookup(
 ) -> torch.Tensor:
     """Fast path of :func:`grid_lookup_reference` (same arguments and result).
 
-    Works corner by corner on contiguous (P, levels) tensors, computes only the
-    index scheme each run of levels uses (usually dense levels, then hashed),
+    On the CPU, when ``x`` needs no gradient (fitting images, SDFs from
+    meshes, radiance fields), fused Numba kernels do the forward pass in one
+    sweep over the points and the table gradient in one sweep per level.
+    Otherwise (points that need gradients, e.g. normals and eikonal terms; other
+    devices; no Numba) PyTorch works corner by corner on contiguous
+    (P, levels) tensors, computes only the index scheme each run of levels uses,
     and gathers with ``index_select``, whose backward is a plain ``index_add_``.
-    3-8x faster than the reference on the CPU in forward + backward.
     """
     if not fast_paths_enabled():
         return grid_lookup_reference(x, table, resolutions, offsets, table_sizes, hashed)
@@ -217,6 +258,11 @@ def grid_lookup(
     n_levels, n_features = resolutions.shape[0], table.shape[1]
     if n_points == 0:
         return x.new_zeros(0, n_levels * n_features)
+    kernels = _compiled_kernels_for(x, table)
+    if kernels is not None:
+        return _CompiledGridLookup.apply(
+            x.clamp(0.0, 1.0).contiguous(), table, resolutions, offsets, table_sizes, hashed, kernels
+        )
     x_by_axis = x.clamp(0.0, 1.0).t().contiguous()
     groups = []
     for start, stop, is_hashed in _runs(hashed.tolist()):

@@ -49,3 +49,145 @@ def compose_weight_grad(index, sin_table, cos_table, grad_out, cos_b, sin_b, n_k
                 for c in range(channels):
                     partial[t, row, c] += grad_out[p, c] * (cos_b[c] * sin_table[p, j, c] + sin_b[c] * cos_table[p, j, c])
     return partial.sum(axis=0)
+
+
+@njit(cache=True, inline="always")
+def _grid_axis_terms(x, p, level, resolution_floats, resolutions, hashed, primes, terms, weights, dim):
+    """Per axis, the index term and d-linear weight factor of the lower (column 0)
+    and upper (column 1) vertex of point p's cell at one level.
+
+    Index terms are ``vertex * prime`` (hashed levels, to be XORed) or
+    ``vertex * stride`` (dense levels, to be added). Cell and fraction follow
+    the PyTorch paths: ``cell = min(floor(x * N), N - 1)``, ``frac = x * N - cell``.
+    """
+    resolution_float = resolution_floats[level]
+    stride = 1
+    for axis in range(dim):
+        position = x[p, axis] * resolution_float
+        lower = min(np.floor(position), resolution_float - 1)
+        frac = position - lower
+        cell = np.int64(lower)
+        step = primes[axis] if hashed[level] else stride
+        terms[axis, 0] = cell * step
+        terms[axis, 1] = (cell + 1) * step
+        weights[axis, 0] = 1.0 - frac
+        weights[axis, 1] = frac
+        stride *= resolutions[level] + 1
+
+
+@njit(cache=True, inline="always")
+def _grid_corners_of_dim(
+    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+    terms, weights, rows, corner_weights, dim,
+):
+    """Fill rows (2**d,) with the table rows of point p's cell corners at one
+    level and corner_weights (2**d,) with their d-linear weights. Bit ``a`` of
+    a corner's number set means the upper vertex along axis ``a``."""
+    _grid_axis_terms(x, p, level, resolution_floats, resolutions, hashed, primes, terms, weights, dim)
+    is_hashed = hashed[level]
+    size = table_sizes[level]
+    inverse_size = 1.0 / size
+    for corner in range(1 << dim):
+        index = terms[0, corner & 1]
+        weight = weights[0, corner & 1]
+        for axis in range(1, dim):
+            upper = (corner >> axis) & 1
+            weight *= weights[axis, upper]
+            if is_hashed:
+                index ^= terms[axis, upper]
+            else:
+                index += terms[axis, upper]
+        if is_hashed:
+            # index % size without a 64-bit division: hashes stay below 2**53,
+            # so the float quotient is off by at most one.
+            index -= np.int64(index * inverse_size) * size
+            if index < 0:
+                index += size
+            elif index >= size:
+                index -= size
+        rows[corner] = offsets[level] + index
+        corner_weights[corner] = weight
+
+
+@njit(cache=True, inline="always")
+def _grid_corners(
+    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+    terms, weights, rows, corner_weights,
+):
+    """:func:`_grid_corners_of_dim` with d = 2 and d = 3 as constants, so that
+    the compiler unrolls the axis and corner loops of the common cases."""
+    if x.shape[1] == 2:
+        _grid_corners_of_dim(
+            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+            terms, weights, rows, corner_weights, 2,
+        )
+    elif x.shape[1] == 3:
+        _grid_corners_of_dim(
+            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+            terms, weights, rows, corner_weights, 3,
+        )
+    else:
+        _grid_corners_of_dim(
+            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+            terms, weights, rows, corner_weights, x.shape[1],
+        )
+
+
+@njit(parallel=True, cache=True)
+def grid_forward(x, table, resolution_floats, resolutions, offsets, table_sizes, hashed, primes, out, n_chunks):
+    """d-linear multiresolution grid interpolation, one pass, no temporaries.
+
+    Args:
+        x: (P, d) points clamped to [0, 1]; table: (R, F) rows of all levels;
+        resolution_floats: (L,) resolutions in x's dtype; resolutions, offsets,
+        table_sizes: (L,) int64; hashed: (L,) bool; primes: (d,) int64.
+        Writes out: (P, L * F), level-major.
+    """
+    n_points, dim = x.shape
+    n_levels = resolutions.shape[0]
+    n_features = table.shape[1]
+    chunk = (n_points + n_chunks - 1) // n_chunks
+    n_corners = 1 << dim
+    for t in prange(n_chunks):
+        terms = np.empty((dim, 2), np.int64)
+        weights = np.empty((dim, 2), x.dtype)
+        rows = np.empty(n_corners, np.int64)
+        corner_weights = np.empty(n_corners, x.dtype)
+        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+            for level in range(n_levels):
+                _grid_corners(
+                    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+                    terms, weights, rows, corner_weights,
+                )
+                for f in range(n_features):
+                    total = 0.0
+                    for corner in range(n_corners):
+                        total += corner_weights[corner] * table[rows[corner], f]
+                    out[p, level * n_features + f] = total
+
+
+@njit(parallel=True, cache=True)
+def grid_table_grad(x, resolution_floats, resolutions, offsets, table_sizes, hashed, primes, grad_out, grad_table):
+    """d loss / d table, accumulated into the zeroed grad_table (R, F).
+
+    Levels own disjoint row ranges, so threads split the work by level: no
+    write races and a fixed summation order (deterministic).
+    """
+    n_points, dim = x.shape
+    n_levels = resolutions.shape[0]
+    n_features = grad_table.shape[1]
+    n_corners = 1 << dim
+    for level in prange(n_levels):
+        terms = np.empty((dim, 2), np.int64)
+        weights = np.empty((dim, 2), x.dtype)
+        rows = np.empty(n_corners, np.int64)
+        corner_weights = np.empty(n_corners, x.dtype)
+        for p in range(n_points):
+            _grid_corners(
+                x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
+                terms, weights, rows, corner_weights,
+            )
+            for f in range(n_features):
+                upstream = grad_out[p, level * n_features + f]
+                for corner in range(n_corners):
+                    grad_table[rows[corner], f] += corner_weights[corner] * upstream
