@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rbfield import ImageSignal, TrainConfig, TrainingDiverged, build_field, fit
+from rbfield.errors import RbfieldError
 from rbfield.train import cosine_factor
 
 
@@ -87,6 +88,15 @@ def test_time_budget_stops_training(coffee_crop):
     result = fit(field, signal, TrainConfig(steps=None, time_budget=1.0, progress=False))
     assert 1.0 <= result.seconds < 3.0
     assert result.steps > 1
+
+
+def test_eval_every_zero_evaluates_only_at_the_end(coffee_crop):
+    signal = ImageSignal(coffee_crop)
+    field = build_field("instant-ngp", signal.spec(), "24k")
+    result = fit(field, signal, TrainConfig(steps=5, eval_every=0, progress=False))
+    assert [entry["step"] for entry in result.history] == [5]
+    with pytest.raises(RbfieldError, match="eval_every"):
+        TrainConfig(steps=5, eval_every=-1)
 
 
 def test_cosine_schedule_end_points():

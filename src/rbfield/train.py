@@ -44,7 +44,7 @@ class TrainConfig:
         steps: optimisation steps; None to run on the time budget alone.
         time_budget: seconds of training (evaluation excluded); None for none.
         seed: seeds the batch order.
-        eval_every: steps between evaluations (the PSNR-vs-step curve).
+        eval_every: steps between evaluations (the PSNR-vs-step curve); 0: only at the end.
         checkpoint_every: steps between checkpoints (0: only at the end).
         final_lr_fraction: learning rate at the end, as a fraction of the start.
         betas, eps: Adam settings (NeuRBF: (0.9, 0.99), 1e-15).
@@ -68,6 +68,8 @@ class TrainConfig:
             raise RbfieldError(f"steps must be at least 1, got {self.steps}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise RbfieldError(f"the time budget must be positive, got {self.time_budget}")
+        if self.eval_every < 0 or self.checkpoint_every < 0:
+            raise RbfieldError("eval_every and checkpoint_every must be 0 (off) or positive")
 
 
 @dataclass
@@ -207,7 +209,7 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
             loss_value = loss.item()
             bar.update(1)
             bar.set_postfix({"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}})
-            if step % config.eval_every == 0:
+            if config.eval_every and step % config.eval_every == 0:
                 record_evaluation()
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save()
