@@ -46,7 +46,7 @@ NEURBF_SETTINGS = {
         kernel="inverse_quadric", k_neighbours=4, channels=32, frequency_range=(2.0**-3, 2.0**12),
         normalize=True, shape_alpha=0.5, grid_levels=2, grid_features=2, grid_base=16,
         grid_finest=None, grid_share=0.125, first_layer_frequencies=(1.0, 1000.0),
-        lr_decoder=1e-2, lr_features=5e-3,
+        lr_decoder=1e-2, lr_features=5e-3, learn_phase=True,
     ),
     # SDF: tent kernel, k = 8, sinusoid frequencies 1..8, a 16-level hash grid
     # with 1 feature per level (finest 2048; its table takes ~55% of the budget,
@@ -56,11 +56,15 @@ NEURBF_SETTINGS = {
     # points; a CPU fit gets ~1k steps of 2**14, where 1e-4 leaves the far field
     # unlearnt. Measured on bunny00 at 500k, 1000 steps: 1e-4 -> IoU 0.944 (300 steps),
     # 3e-4 -> IoU 0.978 / NAE 8.5, 1e-3 -> IoU 0.965 / NAE 10.5 (bench/results/sdf.md).
+    # No learnable phase b (as in the released code): with b != 0 a point whose
+    # k nearest tents are all zero still gets sin(b) * sum w, which jumps where
+    # the neighbour set changes. Bunny, 500 steps: IoU 0.942 / NAE 31.1 with b,
+    # 0.958 / 27.2 without (bench/results/sdf.md).
     "sdf": dict(
         kernel="tent", k_neighbours=8, channels=32, frequency_range=(1.0, 8.0),
         normalize=True, shape_alpha=0.5, grid_levels=16, grid_features=1, grid_base=16,
         grid_finest=2048, grid_share=0.55, first_layer_frequencies=(30.0, 300.0),
-        lr_decoder=3e-4, lr_features=3e-4,
+        lr_decoder=3e-4, lr_features=3e-4, learn_phase=False,
     ),
 }
 
@@ -185,6 +189,7 @@ def _build_neurbf(spec: SignalSpec, budget: int) -> tuple[nn.Module, nn.Module, 
     rbf = AdaptiveRBF(
         spec.in_dim, n_kernels, channels, kernel=s["kernel"], k_neighbours=s["k_neighbours"],
         frequency_range=s["frequency_range"], normalize=s["normalize"], shape_alpha=s["shape_alpha"],
+        learn_phase=s["learn_phase"],
     )
     grid = MultiresGrid(spec.in_dim, s["grid_levels"], features_per_level, log2_table, s["grid_base"], finest)
     decoder = MLP(decoder_in, spec.out_dim, DECODER_WIDTH, DECODER_LAYERS, s["first_layer_frequencies"])
