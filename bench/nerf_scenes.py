@@ -3,6 +3,9 @@
 For each (scene, field): ``rbfield fit nerf`` at one budget and time budget,
 then a density mesh at a few iso-levels scored against the source scan
 (mapped into scene coordinates by the scene's normalization.json).
+``--mesh-ablation`` also scores the mesh without the hidden-inside fill and
+without dropping small pieces (``raw``: the export before either existed) and
+with the fill only (``filled``).
 
 Chamfer L1 convention here: 0.5 * (mean_a min_b |a - b| + mean_b min_a |a - b|),
 unsquared Euclidean distances in scene units, over 200k area-weighted surface
@@ -74,16 +77,23 @@ def reference_points(scene: Path, count: int = 200_000) -> np.ndarray:
     return sample_surface(vertices, faces, count)
 
 
-def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int) -> dict:
+#: Mesh settings scored by --mesh-ablation: (fill hidden inside, share of the largest piece kept).
+MESH_VARIANTS = {"raw": (False, 0.0), "filled": (True, 0.0), "default": (True, None)}
+
+
+def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int, variant: str = "default") -> dict:
+    """Chamfer L1 to the scan of the run's mesh at each level ({level: value, or the error text})."""
     from rbfield.errors import RbfieldError
+    from rbfield.radiance.mesh import MIN_PIECE_SHARE
     from rbfield.radiance_runs import export_scene_mesh
 
+    fill, share = MESH_VARIANTS[variant]
     reference = reference_points(scene)
     scores = {}
     for level in levels:
-        path = run / f"mesh_level{level:g}.ply"
+        path = run / f"mesh_{variant}_level{level:g}.ply"
         try:
-            export_scene_mesh(run, resolution, path, level)
+            export_scene_mesh(run, resolution, path, level, fill, MIN_PIECE_SHARE if share is None else share)
         except RbfieldError as error:
             scores[level] = str(error)
             continue
@@ -107,6 +117,7 @@ def main() -> None:
     parser.add_argument("--mesh-res", type=int, default=256)
     parser.add_argument("--out", default="runs/bench-nerf")
     parser.add_argument("--score-only", action="store_true", help="reuse finished runs; only mesh scores and the table")
+    parser.add_argument("--mesh-ablation", action="store_true", help="also score the raw and the fill-only meshes")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = ["| scene | field | test PSNR | SSIM | trainable | total | steps | train s | depth MAE | Chamfer L1 by level |",
@@ -119,9 +130,15 @@ def main() -> None:
                 report = json.loads((run / "metrics.json").read_text())
             else:
                 report = fit_scene(scene, run, field, args.params, TrainConfig(steps=None, time_budget=args.time, eval_every=500, progress=False))
-            scores = mesh_scores(run, scene, [float(x) for x in args.levels.split(",")], args.mesh_res)
-            (run / "mesh_scores.json").write_text(json.dumps({str(k): v for k, v in scores.items()}, indent=2))
-            chamfer = ", ".join(f"{k:g}: {v:.4f}" if isinstance(v, float) else f"{k:g}: none" for k, v in scores.items())
+            levels = [float(x) for x in args.levels.split(",")]
+            variants = list(MESH_VARIANTS) if args.mesh_ablation else ["default"]
+            scores = {variant: mesh_scores(run, scene, levels, args.mesh_res, variant) for variant in variants}
+            (run / "mesh_scores.json").write_text(json.dumps(
+                {variant: {str(k): v for k, v in by_level.items()} for variant, by_level in scores.items()}, indent=2))
+            chamfer = "; ".join(
+                (f"{variant} " if args.mesh_ablation else "")
+                + ", ".join(f"{k:g}: {v:.4f}" if isinstance(v, float) else f"{k:g}: none" for k, v in by_level.items())
+                for variant, by_level in scores.items())
             depth = f"{report['depth_mae']:.4f}" if report.get("depth_mae") is not None else "-"
             rows.append(f"| {scene_name} | {field} | {report['psnr']:.2f} | {report['ssim']:.4f} | {report['trainable_params']:,} | "
                         f"{report['total_params']:,} | {report['steps']} | {report['seconds']:.0f} | {depth} | {chamfer} |")

@@ -51,8 +51,9 @@ def cmd_fit_sdf(args) -> int:
 def cmd_export_mesh(args) -> int:
     from rbfield.sdf_runs import export_mesh
 
-    n_vertices, n_faces = export_mesh(args.checkpoint, args.res, args.out)
-    print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {args.res}^3 grid)")
+    res = DEFAULT_RES if args.res is None else args.res
+    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out)
+    print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {res}^3 grid)")
     return 0
 
 
@@ -99,7 +100,8 @@ def register(verbs: dict, commands) -> None:
 
     export = verbs["export"].add_parser("mesh", help="extract a fitted SDF's mesh by marching cubes")
     export.add_argument("checkpoint", help="run folder or field .safetensors")
-    export.add_argument("--res", type=int, default=DEFAULT_RES, help=f"grid resolution per axis (default {DEFAULT_RES})")
+    # No argparse default: radiance fields (cli_nerf) have their own.
+    export.add_argument("--res", type=int, help=f"grid resolution per axis (default {DEFAULT_RES}; 256 for a radiance field)")
     export.add_argument("--out", required=True, help="output mesh (.ply, .obj or .glb)")
     export.set_defaults(handler=cmd_export_mesh)
 

@@ -25,11 +25,12 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.fields import parse_budget
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
+from rbfield.lpips_optional import SETTINGS as LPIPS_SETTINGS, load_lpips, skipped_message
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_curves
 from rbfield.radiance.dataset import Views, read_split
 from rbfield.radiance.fields import RADIANCE_KIND, build_radiance_field
-from rbfield.radiance.mesh import DEFAULT_LEVEL, extract_mesh, save_mesh
+from rbfield.radiance.mesh import DEFAULT_LEVEL, MIN_PIECE_SHARE, extract_mesh, save_mesh
 from rbfield.radiance.rays import orbit_poses
 from rbfield.radiance.render import render_view
 from rbfield.radiance.signal import RadianceSignal
@@ -40,14 +41,19 @@ from rbfield.train import TrainConfig, fit
 STEPS_PER_DIAGONAL = 384
 DEFAULT_PARAMS = "1M"
 DEFAULT_BATCH_RAYS = 4096
-LPIPS_NOTE = "skipped: weights not available offline"
 METRIC_SETTINGS = {
     "psnr": "dB per test view on [0, 1] RGB composited on white, then the mean over views",
     "ssim": f"Gaussian window {SSIM_WINDOW}x{SSIM_WINDOW}, sigma {SSIM_SIGMA}, K1 0.01, K2 0.03, data range 1, "
     "mean over channels, per view then the mean",
-    "lpips": LPIPS_NOTE,
     "depth_mae": "mean |z-depth - reference z-depth| (scene units) where both are foreground",
 }
+
+
+def lpips_report(metrics: dict, lpips) -> tuple[float | str, dict]:
+    """The ``lpips`` entry of metrics.json (mean, or why it was skipped) and the metric settings to store."""
+    if lpips is None:
+        return skipped_message(), {**METRIC_SETTINGS, "lpips": skipped_message()}
+    return metrics["lpips"], {**METRIC_SETTINGS, "lpips": LPIPS_SETTINGS}
 
 
 def step_size(config: dict) -> float:
@@ -160,6 +166,7 @@ def fit_scene(
     scene, out = Path(scene), Path(out)
     train_views = read_split(scene, "train", downscale)
     test_views = read_split(scene, "test", downscale)
+    lpips = load_lpips()  # before training, so a broken weights file stops the run at once
     field = build_radiance_field(field_name, parse_budget(params), seed=train.seed,
                                  camera=camera_config(scene, train_views, downscale))
     counts = field.param_counts()
@@ -178,8 +185,9 @@ def fit_scene(
 
     started = time.perf_counter()
     writer = RenderWriter(out / "renders", test_views, test_views.names)
-    metrics = signal.final_metrics(field, on_view=writer)
+    metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
     render_seconds = time.perf_counter() - started
+    lpips_value, settings = lpips_report(metrics, lpips)
     depth_error = _reference_depth_error(scene, test_views, out / "renders")
     video_path = write_video(out / "video", np.stack(writer.frames), fps=12) if video else None
     report = {
@@ -192,7 +200,7 @@ def fit_scene(
         "test_views": test_views.count,
         "psnr": metrics["psnr"],
         "ssim": metrics["ssim"],
-        "lpips": LPIPS_NOTE,
+        "lpips": lpips_value,
         "depth_mae": depth_error,
         "per_view": metrics["per_view"],
         "trainable_params": counts["trainable"],
@@ -205,7 +213,7 @@ def fit_scene(
         "video": str(video_path) if video_path else None,
         "threads": torch.get_num_threads(),
         "device": "cpu",
-        "metric_settings": METRIC_SETTINGS,
+        "metric_settings": settings,
         "history": result.history,
     }
     save_curves(out / "psnr_curve.png", {field_name: result.history})
@@ -260,19 +268,22 @@ def render_scene(checkpoint: str | Path, out: str | Path, split: str | None = "t
         return {"frames": orbit, "video": str(video)}
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
+    lpips = load_lpips()
     signal = RadianceSignal(views, views, size)
     writer = RenderWriter(out, views, views.names)
-    metrics = signal.final_metrics(field, on_view=writer)
+    metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
     video = write_video(out / "video", np.stack(writer.frames), fps=fps)
+    lpips_value, settings = lpips_report(metrics, lpips)
     summary = {"split": split, "scene": str(scene), "psnr": metrics["psnr"], "ssim": metrics["ssim"],
-               "lpips": LPIPS_NOTE, "per_view": metrics["per_view"], "video": str(video)}
+               "lpips": lpips_value, "per_view": metrics["per_view"], "video": str(video), "metric_settings": settings}
     atomic_write_json(out / "metrics.json", summary)
     return summary
 
 
-def export_scene_mesh(checkpoint: str | Path, resolution: int, out: str | Path, level: float = DEFAULT_LEVEL) -> tuple[int, int]:
-    """Marching cubes on a radiance field's density, coloured; returns (vertices, faces)."""
+def export_scene_mesh(checkpoint: str | Path, resolution: int, out: str | Path, level: float = DEFAULT_LEVEL,
+                      fill: bool = True, min_piece_share: float = MIN_PIECE_SHARE) -> tuple[int, int]:
+    """Coloured mesh of a radiance field's surface (:func:`extract_mesh`); returns (vertices, faces)."""
     field = load_radiance_field(checkpoint)
-    vertices, faces, colours = extract_mesh(field, resolution, level)
+    vertices, faces, colours = extract_mesh(field, resolution, level, fill, min_piece_share)
     save_mesh(out, vertices, faces, colours)
     return len(vertices), len(faces)

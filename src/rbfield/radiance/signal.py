@@ -79,22 +79,23 @@ class RadianceSignal:
         values = [psnr(self.render_test(field, i)["rgb"], self.test.rgb_on_white(i)) for i in self.eval_views]
         return {"psnr": sum(values) / len(values)} if values else {}
 
-    def final_metrics(self, field, on_view=None) -> dict:
-        """PSNR and SSIM of every test view, and their means.
+    def final_metrics(self, field, on_view=None, lpips=None) -> dict:
+        """PSNR and SSIM (and LPIPS if given) of every test view, and their means.
 
         Args:
             on_view: optional callback ``(index, rendered dict)`` (e.g. to save renders).
+            lpips: optional distance ``(image, target)`` -> float on (H, W, 3)
+                images in [0, 1] (:func:`rbfield.lpips_optional.load_lpips`).
         """
         per_view = []
         for index in range(self.test.count):
             rendered = self.render_test(field, index)
             target = self.test.rgb_on_white(index)
-            per_view.append({"view": self.test.names[index], "psnr": psnr(rendered["rgb"], target),
-                             "ssim": ssim(rendered["rgb"], target)})
+            scores = {"view": self.test.names[index], "psnr": psnr(rendered["rgb"], target), "ssim": ssim(rendered["rgb"], target)}
+            if lpips is not None:
+                scores["lpips"] = lpips(rendered["rgb"], target)
+            per_view.append(scores)
             if on_view is not None:
                 on_view(index, rendered)
-        return {
-            "psnr": sum(v["psnr"] for v in per_view) / len(per_view),
-            "ssim": sum(v["ssim"] for v in per_view) / len(per_view),
-            "per_view": per_view,
-        }
+        means = {key: sum(v[key] for v in per_view) / len(per_view) for key in per_view[0] if key != "view"}
+        return {**means, "per_view": per_view}
