@@ -162,3 +162,24 @@ def test_disabling_fast_paths_uses_the_reference(monkeypatch):
     fast = grid(points)
     monkeypatch.setenv("RBFIELD_DISABLE_FAST", "1")
     torch.testing.assert_close(grid(points), fast, atol=1e-6, rtol=1e-6)
+
+
+def test_fast_path_keeps_the_callers_thread_count():
+    """Numba's OpenMP pool must not raise PyTorch's thread count (OMP_NUM_THREADS=1 stays 1)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("numba")
+    script = (
+        "import torch, numba\n"
+        "from rbfield.encodings.grid import MultiresGrid\n"
+        "grid = MultiresGrid(3, 4, 2, 10, 4, 64)\n"
+        "grid(torch.rand(100, 3)).sum().backward()\n"
+        "print(torch.get_num_threads(), numba.get_num_threads())\n"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "RBFIELD_DISABLE_FAST": "0"}
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from rbfield.ops import cpu_workers
+
 _BRUTE_FORCE_CHUNK = 8192
 
 
@@ -43,7 +45,7 @@ class NeighbourIndex:
         if points.shape[0] == 0:
             return torch.zeros(0, k, dtype=torch.int64, device=points.device)
         if self._tree is not None:
-            _, index = self._tree.query(points.detach().double().cpu().numpy(), k=k, workers=-1)
+            _, index = self._tree.query(points.detach().double().cpu().numpy(), k=k, workers=cpu_workers())
             index = np.asarray(index, dtype=np.int64).reshape(points.shape[0], k)
             return torch.from_numpy(index).to(points.device)
         chunks = []

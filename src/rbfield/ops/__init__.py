@@ -15,16 +15,34 @@ def fast_paths_enabled() -> bool:
     return os.environ.get("RBFIELD_DISABLE_FAST", "0") in ("", "0")
 
 
+def cpu_workers() -> int:
+    """Threads for CPU work outside PyTorch (k-d tree queries): torch's thread
+    count, so that ``torch.set_num_threads`` bounds everything rbfield runs."""
+    import torch
+
+    return max(1, torch.get_num_threads())
+
+
 def numba_kernels():
     """The compiled-kernel module, or None (with one warning) when Numba is missing
     or fast paths are disabled; callers then use their PyTorch path."""
+    import torch
+
     if not fast_paths_enabled():
         return None
     if "module" not in _NUMBA_STATE:
+        # Numba's OpenMP threading layer sets the process-wide OpenMP thread
+        # count to all cores when its pool starts, which PyTorch shares: a run under
+        # OMP_NUM_THREADS=1 or torch.set_num_threads(1) would silently go on
+        # with every core. Put the user's setting back.
+        threads = torch.get_num_threads()
         try:
             import importlib
 
             module = importlib.import_module("rbfield.ops.compiled")
+            import numba
+
+            numba.get_num_threads()  # starts Numba's thread pool (and its OpenMP side effect) now
         except Exception as error:  # ImportError, or numba failing to initialise
             warnings.warn(
                 f"rbfield: Numba is not usable ({type(error).__name__}: {error}); "
@@ -33,11 +51,12 @@ def numba_kernels():
                 stacklevel=2,
             )
             module = None
+        finally:
+            torch.set_num_threads(threads)
         _NUMBA_STATE["module"] = module
     module = _NUMBA_STATE["module"]
     if module is not None:
         import numba
-        import torch
 
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     return module

@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.shapes_io import Mesh, PointCloud
+from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
 #: Points per training step (NeuRBF uses 2**18 on a GPU; CPU default is smaller).
@@ -215,7 +216,7 @@ class PointCloudSDF:
         1 / (distance to the nearest input point, a proxy for |sdf|)."""
         rng = np.random.default_rng(self.seed)
         uniform = rng.random((2**17, 3))
-        distance, _ = cKDTree(self.cloud.points).query(uniform, k=1, workers=-1)
+        distance, _ = cKDTree(self.cloud.points).query(uniform, k=1, workers=cpu_workers())
         points = np.concatenate([self.cloud.points, uniform])
         weights = 1.0 / (np.concatenate([np.zeros(len(self.cloud.points)), distance]) + 1e-9)
         return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(weights.astype(np.float32)), RBF_SPACING
