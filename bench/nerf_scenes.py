@@ -84,7 +84,7 @@ MESH_VARIANTS = {"raw": (False, 0.0), "filled": (True, 0.0), "default": (True, N
 def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int, variant: str = "default") -> dict:
     """Chamfer L1 to the scan of the run's mesh at each level ({level: value, or the error text})."""
     from rbfield.errors import RbfieldError
-    from rbfield.radiance.mesh import MIN_PIECE_SHARE
+    from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
     from rbfield.radiance_runs import export_scene_mesh
 
     fill, share = MESH_VARIANTS[variant]

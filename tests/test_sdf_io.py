@@ -114,3 +114,26 @@ def test_sparse_marching_cubes_of_a_sphere():
     radii = np.linalg.norm(vertices - 0.5, axis=1)
     assert np.abs(radii - 0.3).max() < 5e-4
     assert sum(calls) < 0.2 * 256**3  # only cells near the surface were evaluated
+
+
+def test_shape_mesh_drops_floaters_and_keeps_large_pieces():
+    """A big sphere, a second big sphere and a tiny one: the tiny one (under 1 % of the
+    largest piece's area) is a floater; min_piece_share=0 keeps it."""
+    import torch
+
+    from rbfield.sdf_runs import shape_mesh
+
+    centres = torch.tensor([[0.3, 0.5, 0.5], [0.72, 0.5, 0.5], [0.5, 0.85, 0.5]])
+    radii = torch.tensor([0.15, 0.12, 0.01])
+
+    def spheres(x):
+        return ((x[:, None, :] - centres).norm(dim=-1) - radii).min(dim=1).values[:, None]
+
+    cleaned_vertices, cleaned_faces = shape_mesh(spheres, 128)
+    all_vertices, all_faces = shape_mesh(spheres, 128, min_piece_share=0.0)
+    pieces = trimesh.Trimesh(all_vertices, all_faces, process=False).split(only_watertight=False)
+    assert len(pieces) == 3
+    cleaned = trimesh.Trimesh(cleaned_vertices, cleaned_faces, process=False)
+    assert len(cleaned.split(only_watertight=False)) == 2
+    assert cleaned.area == pytest.approx(4 * np.pi * (0.15**2 + 0.12**2), rel=1e-2)
+    assert np.linalg.norm(cleaned_vertices - [0.5, 0.85, 0.5], axis=1).min() > 0.05

@@ -50,7 +50,10 @@ def _export_mesh_handler(fallback):
             return fallback(args)
         out = args.out or str(Path(args.checkpoint) / "mesh.ply")
         res = DEFAULT_MESH_RES if args.res is None else args.res
-        n_vertices, n_faces = export_scene_mesh(args.checkpoint, res, out, args.level, fill=not args.no_fill)
+        from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+
+        n_vertices, n_faces = export_scene_mesh(args.checkpoint, res, out, args.level, fill=not args.no_fill,
+                                                min_piece_share=getattr(args, "min_piece", MIN_PIECE_SHARE))
         print(f"wrote {out} ({n_vertices:,} vertices, {n_faces:,} faces, vertex colours)")
         return 0
 

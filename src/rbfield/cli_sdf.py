@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
+from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 
 DEFAULT_PARAMS, DEFAULT_STEPS, DEFAULT_RES = "500k", 1000, 512
 
@@ -26,6 +27,13 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between quick IoU checks (default 250)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_piece_argument(parser)
+
+
+def _add_piece_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-piece", type=float, default=MIN_PIECE_SHARE, metavar="SHARE",
+                        help="drop mesh pieces with less than this share of the largest piece's area "
+                        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
 
 
 def _fmt(value, digits: int) -> str:
@@ -38,7 +46,7 @@ def cmd_fit_sdf(args) -> int:
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     try:
         r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
-                    resume=args.resume)
+                    resume=args.resume, min_piece_share=args.min_piece)
     except KeyboardInterrupt:
         report_interrupt(out)
         return 130
@@ -52,7 +60,7 @@ def cmd_export_mesh(args) -> int:
     from rbfield.sdf_runs import export_mesh
 
     res = DEFAULT_RES if args.res is None else args.res
-    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out)
+    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out, args.min_piece)
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {res}^3 grid)")
     return 0
 
@@ -60,7 +68,7 @@ def cmd_export_mesh(args) -> int:
 def cmd_eval_sdf(args) -> int:
     from rbfield.sdf_runs import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res)
+    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res, args.min_piece)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -72,7 +80,8 @@ def cmd_compare_sdf(args) -> int:
     names = parse_field_names(args.fields, PRESETS)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     try:
-        compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch)
+        compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch,
+                    min_piece_share=args.min_piece)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
         return 130
@@ -103,12 +112,14 @@ def register(verbs: dict, commands) -> None:
     # No argparse default: radiance fields (cli_nerf) have their own.
     export.add_argument("--res", type=int, help=f"grid resolution per axis (default {DEFAULT_RES}; 256 for a radiance field)")
     export.add_argument("--out", required=True, help="output mesh (.ply, .obj or .glb)")
+    _add_piece_argument(export)
     export.set_defaults(handler=cmd_export_mesh)
 
     evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
     evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
     evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
     evaluate.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    _add_piece_argument(evaluate)
     evaluate.set_defaults(handler=cmd_eval_sdf)
 
     compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")

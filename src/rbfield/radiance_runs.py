@@ -24,13 +24,14 @@ import torch
 
 from rbfield.errors import RbfieldError
 from rbfield.fields import parse_budget
+from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
 from rbfield.lpips_optional import SETTINGS as LPIPS_SETTINGS, load_lpips, skipped_message
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_curves
 from rbfield.radiance.dataset import Views, read_split
 from rbfield.radiance.fields import RADIANCE_KIND, build_radiance_field
-from rbfield.radiance.mesh import DEFAULT_LEVEL, MIN_PIECE_SHARE, extract_mesh, save_mesh
+from rbfield.radiance.mesh import DEFAULT_LEVEL, extract_mesh, save_mesh
 from rbfield.radiance.rays import orbit_poses
 from rbfield.radiance.render import render_view
 from rbfield.radiance.signal import RadianceSignal

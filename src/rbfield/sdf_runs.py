@@ -6,7 +6,8 @@ A run folder holds::
     field.safetensors/.json   the fitted field; its config carries the
                               normalisation (input units <-> [0, 1]^3)
     checkpoint.pt             resumable training state
-    mesh.ply                  marching-cubes mesh, in the input's coordinates
+    mesh.ply                  marching-cubes mesh without small floating pieces,
+                              in the input's coordinates
     metrics.json              iou, chamfer_l1/l2, nae_deg, fscore, ... + conventions
     views.png                 the mesh from four views
 """
@@ -24,6 +25,7 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
+from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.geometry.preview import save_preview
 from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou, surface_metrics
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
@@ -49,7 +51,8 @@ METRIC_SETTINGS = {
     "directions (NeuRBF's definition)",
     "normal_consistency": "mean |cos| between normals at nearest-neighbour pairs, averaged over both directions",
     "fscore": f"F-score of nearest-neighbour distances at tau = {FSCORE_TAU}",
-    "mesh": "metrics of the marching-cubes mesh at mesh_resolution^3 (iou is of the field itself)",
+    "mesh": "metrics of the marching-cubes mesh at mesh_resolution^3 after dropping connected pieces with less "
+    "than mesh_min_piece_share of the largest piece's area (floaters); iou is of the field itself",
 }
 
 
@@ -102,8 +105,18 @@ def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int):
     return PointCloudSDF(shape, name, batch_size=batch, seed=seed)
 
 
-def _sdf_function(field: torch.nn.Module):
-    return lambda x: field(x).reshape(-1)
+def shape_mesh(field: torch.nn.Module, resolution: int,
+               min_piece_share: float = MIN_PIECE_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """The field's zero set by chunked marching cubes at resolution^3, without
+    pieces under ``min_piece_share`` of the largest piece's area.
+
+    Returns:
+        vertices (V, 3) in domain units and faces (F, 3) int64 (both empty if
+        the field has no zero crossing).
+    """
+    vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution)
+    kept, faces = drop_small_pieces(vertices, faces, min_piece_share)
+    return vertices[kept], faces
 
 
 def fit_sdf(
@@ -116,6 +129,7 @@ def fit_sdf(
     batch: int = 2**14,
     resume: bool = False,
     log=print,
+    min_piece_share: float = MIN_PIECE_SHARE,
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
@@ -147,7 +161,7 @@ def fit_sdf(
     save_field(field, out)
 
     started = time.perf_counter()
-    vertices, faces = extract_mesh(_sdf_function(field), mesh_resolution)
+    vertices, faces = shape_mesh(field, mesh_resolution, min_piece_share)
     extract_seconds = time.perf_counter() - started
     metrics = Reference(shape, seed=train.seed).score(field, vertices, faces)
     mesh_path = out / "mesh.ply"
@@ -162,6 +176,7 @@ def fit_sdf(
         "steps": result.steps,
         "seconds": round(result.seconds, 2),
         "mesh_resolution": mesh_resolution,
+        "mesh_min_piece_share": min_piece_share,
         "mesh_seconds": round(extract_seconds, 2),
         "mesh_faces": int(len(faces)),
         "mesh": str(mesh_path),
@@ -192,7 +207,8 @@ def load_sdf_field(checkpoint: str | Path) -> tuple[torch.nn.Module, Normalizati
     return field, Normalization.from_dict(config["normalization"])
 
 
-def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path) -> tuple[int, int]:
+def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path,
+                min_piece_share: float = MIN_PIECE_SHARE) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
 
     Returns:
@@ -201,14 +217,15 @@ def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path) -> tup
     if Path(out).suffix.lower() not in (".ply", ".obj", ".glb"):
         raise RbfieldError(f"{out}: meshes are written as .ply, .obj or .glb")
     field, normalization = load_sdf_field(checkpoint)
-    vertices, faces = extract_mesh(_sdf_function(field), resolution)
+    vertices, faces = shape_mesh(field, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
     save_mesh(out, normalization.inverse(vertices), faces)
     return len(vertices), len(faces)
 
 
-def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution: int = 512) -> dict:
+def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution: int = 512,
+                        min_piece_share: float = MIN_PIECE_SHARE) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
     coordinates (mapped into the domain with the field's own normalisation)."""
     check_resolution(resolution)
@@ -220,18 +237,20 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
         shape = Mesh(normalization.forward(shape.vertices), shape.faces)
     else:
         shape = PointCloud(normalization.forward(shape.points), shape.normals)
-    vertices, faces = extract_mesh(_sdf_function(field), resolution)
+    vertices, faces = shape_mesh(field, resolution, min_piece_share)
     return {**Reference(shape).score(field, vertices, faces), "mesh_resolution": resolution,
-            "metric_settings": METRIC_SETTINGS}
+            "mesh_min_piece_share": min_piece_share, "metric_settings": METRIC_SETTINGS}
 
 
 def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
-                train: TrainConfig, mesh_resolution: int = 512, batch: int = 2**14, log=print) -> list[dict]:
+                train: TrainConfig, mesh_resolution: int = 512, batch: int = 2**14, log=print,
+                min_piece_share: float = MIN_PIECE_SHARE) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)
     reports = []
     for name in field_names:
-        reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log))
+        reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log,
+                               min_piece_share=min_piece_share))
         log(f"{name}: IoU {_fmt(reports[-1]['iou'], 4)}, NAE {_fmt(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s")
     rows = [

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
+from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.io import atomic_write_bytes
 from rbfield.radiance.visibility import lattice_slab, outside_transmittance, trilinear
 
@@ -43,8 +44,6 @@ MAX_RESOLUTION = 768
 HIDDEN_TRANSMITTANCE = 0.5
 #: Lattice points per axis (at most) of the visibility estimate.
 VISIBILITY_RESOLUTION = 128
-#: Mesh pieces with less area than this share of the largest piece are dropped.
-MIN_PIECE_SHARE = 0.01
 
 
 @torch.no_grad()
@@ -78,29 +77,6 @@ def fill_hidden(field, volume: np.ndarray, level: float) -> np.ndarray:
         hidden = (1.0 - trilinear(seen, lattice_slab(i, resolution) * 2.0 - 1.0)[0]) / (1.0 - HIDDEN_TRANSMITTANCE)
         np.maximum(volume[i] / level, hidden.numpy(), out=volume[i])
     return volume
-
-
-def drop_small_pieces(vertices: np.ndarray, faces: np.ndarray, min_share: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the connected pieces of a mesh with at least ``min_share`` of the largest piece's area.
-
-    Args:
-        vertices: (V, 3) positions; faces: (F, 3) vertex indices (pieces share no vertex).
-
-    Returns:
-        kept (V',) indices into ``vertices`` and (F', 3) faces renumbered into them.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(vertices), len(vertices)))
-    _, piece = connected_components(graph, directed=False)
-    corners = vertices[faces]
-    areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
-    piece_area = np.bincount(piece[faces[:, 0]], areas)
-    faces = faces[piece_area[piece[faces[:, 0]]] >= min_share * piece_area.max()]
-    kept = np.unique(faces)
-    return kept, np.searchsorted(kept, faces)
 
 
 @torch.no_grad()
