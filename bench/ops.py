@@ -26,8 +26,9 @@ from rbfield.io import atomic_write_bytes
 from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
 
 
-def _time(run, repeats: int) -> float:
-    run()  # warm-up
+def median_seconds(run, repeats: int) -> float:
+    """Median wall-clock seconds of ``run()`` over ``repeats`` calls after one warm-up."""
+    run()
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -100,7 +101,7 @@ def main() -> int:
     }
     rows = ["| op | reference (Mpts/s) | fast (Mpts/s) | speed-up |", "| --- | ---: | ---: | ---: |"]
     for name, (fast, reference) in cases.items():
-        t_fast, t_ref = _time(fast, args.repeats), _time(reference, args.repeats)
+        t_fast, t_ref = median_seconds(fast, args.repeats), median_seconds(reference, args.repeats)
         rows.append(f"| {name} | {args.points / t_ref / 1e6:.2f} | {args.points / t_fast / 1e6:.2f} | {t_ref / t_fast:.1f}x |")
         print(rows[-1], flush=True)
     command = "python bench/ops.py " + " ".join(sys.argv[1:])

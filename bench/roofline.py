@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import torch
 from skimage import data
 
+from ops import median_seconds  # bench/ops.py (this script runs from bench/)
 from rbfield.encodings.grid import MultiresGrid
 from rbfield.fields import build_field
 from rbfield.io import atomic_write_bytes
@@ -44,17 +44,6 @@ from rbfield.signals.image import ImageSignal, centre_crop
 from rbfield.train import TrainConfig
 
 FLOAT_BYTES = 4
-
-
-def median_seconds(run, repeats: int) -> float:
-    """Median wall-clock seconds of ``run()`` over ``repeats`` calls after one warm-up."""
-    run()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def matmul_gflops(size: int, repeats: int) -> float:
