@@ -92,6 +92,14 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("share", ["2", "-0.1", "abc"])
+def test_cli_refuses_a_piece_share_outside_0_1(share, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "mesh", "run", "--out", "mesh.ply", "--min-piece", share])
+    assert exit_info.value.code == 2
+    assert "--min-piece: must be a share between 0 and 1" in capsys.readouterr().err
+
+
 def test_marching_cubes_refuses_resolutions_that_do_not_fit():
     with pytest.raises(RbfieldError, match="GB"):
         check_resolution(100_000)

@@ -30,8 +30,19 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     _add_piece_argument(parser)
 
 
+def _piece_share(text: str) -> float:
+    """--min-piece: a share of the largest piece's area, in [0, 1]."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text!r}")
+    return share
+
+
 def _add_piece_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--min-piece", type=float, default=MIN_PIECE_SHARE, metavar="SHARE",
+    parser.add_argument("--min-piece", type=_piece_share, default=MIN_PIECE_SHARE, metavar="SHARE",
                         help="drop mesh pieces with less than this share of the largest piece's area "
                         f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
 
