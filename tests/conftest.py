@@ -16,6 +16,13 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def fast_paths_on(monkeypatch):
+    """Fast paths enabled even when the suite runs under RBFIELD_DISABLE_FAST=1:
+    for the tests that check a fast path against its reference twin."""
+    monkeypatch.setenv("RBFIELD_DISABLE_FAST", "0")
+
+
 @pytest.fixture(scope="session")
 def coffee_crop() -> np.ndarray:
     """64x64 RGB float32 crop of scikit-image's coffee photo (a real photograph)."""

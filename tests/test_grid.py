@@ -130,6 +130,7 @@ def test_fast_and_reference_agree_on_values_and_gradients_at_edges():
 
 @pytest.mark.parametrize("dim", [2, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.usefixtures("fast_paths_on")
 def test_compiled_kernels_agree_with_the_reference_on_values_and_table_gradients(dim, dtype):
     # Points without gradients take the fused Numba kernels. Tiny tables force
     # hash collisions; points sit on cell borders, on the bounds and outside.

@@ -61,6 +61,7 @@ def _compose_inputs(dtype=torch.float32):
 
 
 @pytest.mark.parametrize("use_numba", [True, False], ids=["numba", "torch"])
+@pytest.mark.usefixtures("fast_paths_on")
 def test_fast_compose_matches_reference_values_and_gradients(monkeypatch, use_numba):
     import rbfield.ops.rbf_compose as compose
 
@@ -81,6 +82,7 @@ def test_fast_compose_matches_reference_values_and_gradients(monkeypatch, use_nu
     torch.testing.assert_close(b2.grad, b1.grad, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.usefixtures("fast_paths_on")
 def test_missing_numba_warns_once_and_falls_back(monkeypatch):
     import builtins
     import warnings
@@ -127,6 +129,7 @@ def test_rbf_encoding_gradcheck_double_including_coordinates():
 
 
 @pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-9), (torch.float32, 2e-3)])
+@pytest.mark.usefixtures("fast_paths_on")
 def test_cached_fast_path_equals_uncached(monkeypatch, dtype, atol):
     # In float32 the angles phi * m reach 2^12 rad, where float32 spacing is
     # ~5e-4 rad, so the two (equally valid) roundings differ by that much
