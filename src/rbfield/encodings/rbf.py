@@ -59,11 +59,6 @@ def kernel_values(
     return torch.exp(-0.5 * quadratic)
 
 
-def normalise_values(values: torch.Tensor) -> torch.Tensor:
-    """(P, k) kernel values divided by their detached sum over the k neighbours."""
-    return values / (values.detach().sum(-1, keepdim=True) + 1e-8)
-
-
 class AdaptiveRBF(nn.Module):
     """NeuRBF adaptive RBF encoding with sinusoid composition.
 
@@ -184,7 +179,7 @@ class AdaptiveRBF(nn.Module):
             self.kernel, x, F.embedding(index, self.centres), self._gather_shapes(index)
         )
         if self.normalize:
-            values = normalise_values(values)
+            values = values / (values.detach().sum(-1, keepdim=True) + 1e-8)
         tables = None
         if cacheable:
             if self.frequencies.numel() and fast_paths_enabled():
