@@ -70,6 +70,10 @@ def test_sign_iou_known_values():
     assert sign_iou(a, a) == 1.0
     assert sign_iou(a, np.array([-1.0, 1.0, -1.0, 1.0])) == pytest.approx(1 / 3)
     assert sign_iou(np.ones(3), np.ones(3)) == 1.0
+    # Outsides (sdf >= 0, zero included): {2, 3} against {1, 3}.
+    b = np.array([-1.0, 0.0, -1.0, 1.0])
+    assert sign_iou(a, b, inside=False) == pytest.approx(1 / 3)
+    assert sign_iou(np.array([-1.0, 0.0, 2.0, 3.0]), np.array([-2.0, -1.0, 1.0, 1.0]), inside=False) == pytest.approx(2 / 3)
 
 
 def test_ground_truth_sign_inside_and_outside(bunny):

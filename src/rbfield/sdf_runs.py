@@ -45,6 +45,10 @@ METRIC_SETTINGS = {
     "points: half uniform in [0,1]^3, half reference-surface samples jittered uniformly by +-0.01 per axis; "
     "|inside both| / |inside either|; iou_uniform and iou_near use each half alone. iou_near is very sensitive: "
     "a surface offset of 1e-3 flips the sign of roughly 5% of the near points",
+    "iou_outside_uniform": "|outside both| / |outside either| (sdf >= 0) on the uniform half only: the convention of "
+    "NeuRBF's released evaluation (outsides on a regular grid of its domain), which its published IoUs use. The "
+    "outside fills most of the domain, so this is far more lenient than iou; its domain also differs from "
+    "NeuRBF's, so it is close to, not equal to, the published convention",
     "chamfer_l1": "mean Euclidean nearest-neighbour distance, averaged over both directions (not squared, not summed)",
     "chamfer_l2": "mean squared nearest-neighbour distance, averaged over both directions",
     "nae_deg": "mean angle in degrees between oriented normals at nearest-neighbour pairs, averaged over both "
@@ -86,12 +90,13 @@ class Reference:
 
     def score(self, field: torch.nn.Module, vertices: np.ndarray, faces: np.ndarray) -> dict:
         """Metrics of a field and its extracted mesh (domain units)."""
-        metrics = {"iou": None, "iou_uniform": None, "iou_near": None}
+        metrics = {"iou": None, "iou_uniform": None, "iou_near": None, "iou_outside_uniform": None}
         if self.iou_points is not None:
             predicted, half = evaluate_sdf(field, self.iou_points), len(self.iou_points) // 2
             metrics["iou"] = sign_iou(predicted, self.iou_sdf)
             metrics["iou_uniform"] = sign_iou(predicted[:half], self.iou_sdf[:half])
             metrics["iou_near"] = sign_iou(predicted[half:], self.iou_sdf[half:])
+            metrics["iou_outside_uniform"] = sign_iou(predicted[:half], self.iou_sdf[:half], inside=False)
         if len(faces) == 0:
             return {**metrics, "chamfer_l1": None, "chamfer_l2": None, "nae_deg": None,
                     "normal_consistency": None, "fscore": 0.0}

@@ -17,7 +17,9 @@ directions). Then:
   and R the fraction of B within tau of A.
 
 ``iou`` compares signs of two SDFs at the same query points:
-|inside both| / |inside either|.
+|inside both| / |inside either|. NeuRBF's released evaluation instead takes
+the regions where sdf >= 0 (the outsides) on a regular grid of its domain;
+``sign_iou(..., inside=False)`` gives that variant.
 """
 
 from __future__ import annotations
@@ -87,8 +89,11 @@ def surface_metrics(
     }
 
 
-def sign_iou(predicted_sdf: np.ndarray, reference_sdf: np.ndarray) -> float:
-    """IoU of the insides (sdf < 0) of two SDFs sampled at the same points."""
-    inside_p, inside_r = predicted_sdf < 0, reference_sdf < 0
-    union = np.logical_or(inside_p, inside_r).sum()
-    return 1.0 if union == 0 else float(np.logical_and(inside_p, inside_r).sum() / union)
+def sign_iou(predicted_sdf: np.ndarray, reference_sdf: np.ndarray, inside: bool = True) -> float:
+    """IoU of the insides (sdf < 0) of two SDFs sampled at the same points, or
+    with ``inside=False`` of their outsides (sdf >= 0)."""
+    region_p, region_r = predicted_sdf < 0, reference_sdf < 0
+    if not inside:
+        region_p, region_r = ~region_p, ~region_r
+    union = np.logical_or(region_p, region_r).sum()
+    return 1.0 if union == 0 else float(np.logical_and(region_p, region_r).sum() / union)
