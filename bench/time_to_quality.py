@@ -56,9 +56,9 @@ The peers are a benchmark-only extra, never needed by the tests. Install them
 
 (nerfstudio and viser without their dependencies: the hash encoding imports
 only jaxtyping, rich and, through viser, msgspec and websockets, which the
-extra brings.) The full benchmark, on 2 threads (an estimated 3-4 hours on 2
-quiet cores, longer on a busy machine; siren-pytorch's cap of 15 T is the
-largest part):
+extra brings.) The full benchmark, on 2 threads (about 26 minutes on 2 quiet
+cores on 2026-11-24, longer on a busy machine; siren-pytorch's cap of 15 T is
+the largest part):
 
     python bench/time_to_quality.py --threads 2
 """
