@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rbfield.encodings import AdaptiveRBF
+from rbfield.encodings import neighbours
 from rbfield.encodings.neighbours import NeighbourIndex, brute_force_neighbours
 from rbfield.encodings.rbf import kernel_values
 from rbfield.encodings.rbf_init import cluster_covariances, weighted_kmeans
@@ -23,6 +24,45 @@ def test_neighbours_match_brute_force():
         d_fast = ((points[:, None] - centres[fast]) ** 2).sum(-1)
         d_ref = ((points[:, None] - centres[reference]) ** 2).sum(-1)
         torch.testing.assert_close(d_fast, d_ref)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_candidate_grid_neighbours_match_brute_force(fast_paths_on, monkeypatch, dim):
+    # A short cap, so that some voxels' lists are capped and their points go to the tree.
+    monkeypatch.setattr(neighbours, "GRID_MAX_CANDIDATES", 16)
+    generator = torch.Generator().manual_seed(dim)
+    # A dense cluster (as adaptive placement makes near detail) and a sparse far field.
+    centres = torch.cat([0.5 + 0.03 * torch.randn(400, dim, generator=generator), torch.rand(40, dim, generator=generator)])
+    points = torch.cat([
+        torch.rand(6000, dim, generator=generator) * 1.4 - 0.2,  # some outside the gridded box
+        centres[:50],  # on centres
+        torch.zeros(1, dim), torch.ones(1, dim),  # the box's corners
+    ])
+    index = NeighbourIndex(centres, grid_after_points=0)
+    for k in (1, 8):
+        fast = index.query(points, k)
+        grid = index.candidate_grid(k)
+        # Both paths run: the grid answers complete voxels, the tree the rest.
+        assert grid is not None and grid.complete.any()
+        assert k == 1 or not grid.complete.all()
+        reference = brute_force_neighbours(points, centres, k)
+        d_fast = ((points[:, None] - centres[fast]) ** 2).sum(-1)
+        d_ref = ((points[:, None] - centres[reference]) ** 2).sum(-1)
+        torch.testing.assert_close(d_fast, d_ref)
+        assert (fast == reference).float().mean() > 0.999  # same indices, up to exact ties
+
+
+def test_candidate_grid_waits_for_repeated_queries(fast_paths_on):
+    centres = torch.rand(50, 3)
+    index = NeighbourIndex(centres, grid_after_points=1000)
+    index.query(torch.rand(600, 3), 4)
+    assert index.candidate_grid(4) is None
+    index.query(torch.rand(600, 3), 4)  # the tree has now answered 1,200 points
+    index.query(torch.rand(10, 3), 4)
+    assert index.candidate_grid(4) is not None
+    small = NeighbourIndex(centres[:3], grid_after_points=0)
+    assert small.query(torch.rand(5, 3), 8).shape == (5, 3)
+    assert small.candidate_grid(8).complete.all()  # every list holds all 3 centres
 
 
 def test_k_larger_than_kernel_count_and_empty_batch():

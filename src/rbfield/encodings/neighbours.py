@@ -1,19 +1,96 @@
 """k-nearest-centre search for adaptive RBFs.
 
-On the CPU a SciPy k-d tree answers queries (multi-threaded); on other devices a
-chunked brute-force distance + top-k runs on the device itself, so the same
-field code works on CUDA and MPS.
+On the CPU a SciPy k-d tree answers queries (multi-threaded). An index that is
+queried again and again (training on fresh points every step, evaluation on
+large grids) also builds a :class:`CandidateGrid` once: per voxel of a regular
+grid, the centres that can be among the k nearest of any point in the voxel.
+A query then scans only its voxel's list in a compiled kernel, several times
+faster than the tree; points outside the grid's box, or in the few voxels whose
+list was capped, still go to the tree, so the result is exact either way.
+On other devices a chunked brute-force distance + top-k runs on the device
+itself, so the same field code works on CUDA and MPS.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers
+from rbfield.ops import cpu_workers, numba_kernels
 
 _BRUTE_FORCE_CHUNK = 8192
+#: Voxels of a candidate grid (about 2**(18/d) per axis: 64^3 in 3-D, 512^2 in 2-D).
+GRID_VOXELS = 2**18
+#: Longest candidate list kept; voxels needing more fall back to the tree. At
+#: 160, about 3 % of the voxels of a 500K-parameter bunny SDF field exceed it.
+GRID_MAX_CANDIDATES = 160
+#: Points answered by the tree before a candidate grid is built. A build takes
+#: about as long as tree queries of 2**22 points (3 s for 7,700 centres in
+#: 3-D on 2 threads); waiting for 2**20 spares one-off and lightly used
+#: indexes that cost, and an SDF fit of 2**14 points a step builds at step 64.
+GRID_AFTER_POINTS = 2**20
+_GRID_BUILD_CHUNK = 2**15
+
+
+@dataclass
+class CandidateGrid:
+    """Per-voxel candidate lists for exact k-nearest queries.
+
+    A centre c can be among the k nearest of a point x in voxel V (centre v,
+    half-diagonal h) only if |v - c| <= r_k(v) + 2h, where r_k(v) is the k-th
+    nearest distance from v: x's k-th nearest distance is at most r_k(v) + h.
+
+    Attributes:
+        box_min: (d,) float64 corner of the gridded box; cells_per_unit: (d,)
+            voxels per unit length; resolution: voxels per axis.
+        offsets: (V + 1,) int64 and candidates: (M,) int32, voxel-major lists
+            (voxel index = row-major over the axes).
+        complete: (V,) bool, False where the list hit GRID_MAX_CANDIDATES.
+    """
+
+    box_min: np.ndarray
+    cells_per_unit: np.ndarray
+    resolution: int
+    offsets: np.ndarray
+    candidates: np.ndarray
+    complete: np.ndarray
+
+
+def build_candidate_grid(tree: cKDTree, centres: np.ndarray, k: int) -> CandidateGrid:
+    """Candidate lists for k-nearest queries over the box spanning [0, 1]^d and
+    all centres.
+
+    Args:
+        tree: k-d tree over ``centres``; centres: (N, d) float64; k <= N.
+    """
+    n_centres, dim = centres.shape
+    resolution = max(2, round(GRID_VOXELS ** (1.0 / dim)))
+    box_min = np.minimum(centres.min(0), 0.0)
+    box_max = np.maximum(centres.max(0), 1.0)
+    cell = (box_max - box_min) / resolution
+    axes = [box_min[a] + (np.arange(resolution) + 0.5) * cell[a] for a in range(dim)]
+    voxel_centres = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, dim)
+    half_diagonal = 0.5 * float(np.sqrt((cell**2).sum()))
+    listed = min(GRID_MAX_CANDIDATES, n_centres)
+    counts = np.empty(len(voxel_centres), np.int64)
+    complete = np.empty(len(voxel_centres), bool)
+    lists = []
+    for start in range(0, len(voxel_centres), _GRID_BUILD_CHUNK):
+        distance, index = tree.query(voxel_centres[start : start + _GRID_BUILD_CHUNK], k=listed, workers=cpu_workers())
+        distance, index = distance.reshape(len(distance), listed), index.reshape(len(index), listed)
+        # A small margin keeps the bound safe against rounding.
+        radius = (distance[:, k - 1] + 2.0 * half_diagonal) * (1.0 + 1e-9) + 1e-12
+        within = distance <= radius[:, None]
+        count = within.sum(1)
+        counts[start : start + len(within)] = count
+        complete[start : start + len(within)] = (count < listed) | (listed == n_centres)
+        lists.append(index[within].astype(np.int32))
+    offsets = np.zeros(len(voxel_centres) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return CandidateGrid(box_min, 1.0 / cell, resolution, offsets, np.concatenate(lists), complete)
 
 
 class NeighbourIndex:
@@ -21,15 +98,22 @@ class NeighbourIndex:
 
     Args:
         centres: (N, d) float tensor of RBF centres.
+        grid_after_points: points answered by the tree, per k, before a
+            :class:`CandidateGrid` is built for that k (CPU with the fast paths
+            on; 0 builds it at the first query).
     """
 
-    def __init__(self, centres: torch.Tensor):
+    def __init__(self, centres: torch.Tensor, grid_after_points: int = GRID_AFTER_POINTS):
         self.n_centres = centres.shape[0]
         self.device = centres.device
         self._centres = centres.detach()
         self._tree = None
+        self._grid_after_points = grid_after_points
+        self._tree_points: dict[int, int] = {}
+        self._grids: dict[int, CandidateGrid] = {}
         if centres.device.type == "cpu":
-            self._tree = cKDTree(centres.detach().double().numpy())
+            self._centres_np = centres.detach().double().numpy()
+            self._tree = cKDTree(self._centres_np)
 
     def query(self, points: torch.Tensor, k: int) -> torch.Tensor:
         """Indices of the k nearest centres of each point.
@@ -45,14 +129,40 @@ class NeighbourIndex:
         if points.shape[0] == 0:
             return torch.zeros(0, k, dtype=torch.int64, device=points.device)
         if self._tree is not None:
-            _, index = self._tree.query(points.detach().double().cpu().numpy(), k=k, workers=cpu_workers())
-            index = np.asarray(index, dtype=np.int64).reshape(points.shape[0], k)
-            return torch.from_numpy(index).to(points.device)
+            return torch.from_numpy(self._query_cpu(points.detach().cpu().numpy(), k)).to(points.device)
         chunks = []
         for start in range(0, points.shape[0], _BRUTE_FORCE_CHUNK):
             distances = torch.cdist(points[start : start + _BRUTE_FORCE_CHUNK].detach(), self._centres)
             chunks.append(distances.topk(k, dim=1, largest=False).indices)
         return torch.cat(chunks)
+
+    def candidate_grid(self, k: int) -> CandidateGrid | None:
+        """The candidate grid that answers k-nearest queries, once built."""
+        return self._grids.get(min(k, self.n_centres))
+
+    def _query_cpu(self, points: np.ndarray, k: int) -> np.ndarray:
+        """(P, k) int64 via the candidate grid where it applies, else the tree."""
+        grid, kernels = self._grids.get(k), numba_kernels()
+        if grid is None and kernels is not None and self._tree_points.get(k, 0) >= self._grid_after_points:
+            grid = self._grids[k] = build_candidate_grid(self._tree, self._centres_np, k)
+        if grid is None or kernels is None:
+            self._tree_points[k] = self._tree_points.get(k, 0) + len(points)
+            return self._tree_query(points, k)
+        index = np.empty((len(points), k), np.int64)
+        found = np.empty(len(points), bool)
+        points = np.ascontiguousarray(points)
+        kernels.nearest_among_candidates(
+            points, self._centres_np, grid.box_min, grid.cells_per_unit, grid.resolution, grid.offsets,
+            grid.candidates, grid.complete, index, found, max(1, min(len(points), 16 * torch.get_num_threads())),
+        )
+        missing = ~found
+        if missing.any():
+            index[missing] = self._tree_query(points[missing], k)
+        return index
+
+    def _tree_query(self, points: np.ndarray, k: int) -> np.ndarray:
+        _, index = self._tree.query(points.astype(np.float64), k=k, workers=cpu_workers())
+        return np.asarray(index, dtype=np.int64).reshape(len(points), k)
 
 
 def brute_force_neighbours(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:

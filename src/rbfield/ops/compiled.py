@@ -191,3 +191,62 @@ def grid_table_grad(x, resolution_floats, resolutions, offsets, table_sizes, has
                 upstream = grad_out[p, level * n_features + f]
                 for corner in range(n_corners):
                     grad_table[rows[corner], f] += corner_weights[corner] * upstream
+
+
+@njit(parallel=True, cache=True)
+def nearest_among_candidates(
+    points, centres, box_min, cells_per_unit, resolution, offsets, candidates, complete, index_out, found, n_chunks
+):
+    """k nearest centres of each point, searched among its voxel's candidate list.
+
+    Args:
+        points: (P, d); centres: (N, d); box_min, cells_per_unit: (d,) float64;
+        resolution: voxels per axis; offsets: (V + 1,) int64 and candidates:
+        (M,) int32, voxel v's list being candidates[offsets[v]:offsets[v + 1]];
+        complete: (V,) bool, False where a list may miss a nearest centre.
+        Writes index_out: (P, k) int64, nearest first, equal distances by
+        index; found: (P,) bool, False for points outside the box or in an
+        incomplete voxel (their rows are left for the caller to fill).
+    Distances are computed in float64, like SciPy's k-d tree.
+    """
+    n_points, dim = points.shape
+    k = index_out.shape[1]
+    chunk = (n_points + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        best_distance = np.empty(k, np.float64)
+        best_index = np.empty(k, np.int64)
+        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+            voxel = 0
+            inside = True
+            for axis in range(dim):
+                u = (np.float64(points[p, axis]) - box_min[axis]) * cells_per_unit[axis]
+                if not (u >= 0.0 and u <= resolution):  # also rejects NaN
+                    inside = False
+                    break
+                voxel = voxel * resolution + min(np.int64(u), resolution - 1)
+            if not inside or not complete[voxel]:
+                found[p] = False
+                continue
+            for j in range(k):
+                best_distance[j] = np.inf
+                best_index[j] = -1
+            last = k - 1
+            for m in range(offsets[voxel], offsets[voxel + 1]):
+                c = np.int64(candidates[m])
+                distance = 0.0
+                for axis in range(dim):
+                    delta = np.float64(points[p, axis]) - np.float64(centres[c, axis])
+                    distance += delta * delta
+                if distance < best_distance[last] or (distance == best_distance[last] and c < best_index[last]):
+                    j = last
+                    while j > 0 and (
+                        distance < best_distance[j - 1] or (distance == best_distance[j - 1] and c < best_index[j - 1])
+                    ):
+                        best_distance[j] = best_distance[j - 1]
+                        best_index[j] = best_index[j - 1]
+                        j -= 1
+                    best_distance[j] = distance
+                    best_index[j] = c
+            for j in range(k):
+                index_out[p, j] = best_index[j]
+            found[p] = True
