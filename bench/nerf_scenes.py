@@ -13,8 +13,8 @@ samples of each mesh.
 
 Run one heavy process at a time, e.g.:
 
-    OMP_NUM_THREADS=1 python bench/nerf_scenes.py --scenes bunny_coffee --fields neurbf,instant-ngp \
-        --params 1M --time 840 --out runs/bench-nerf
+    python bench/nerf_scenes.py --scenes bunny_coffee --fields neurbf,instant-ngp \
+        --params 1M --time 900 --threads 2 --out runs/bench-nerf
 
 Prints a markdown table (and writes it to OUT/nerf_table.md).
 """
@@ -118,8 +118,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-nerf")
     parser.add_argument("--score-only", action="store_true", help="reuse finished runs; only mesh scores and the table")
     parser.add_argument("--mesh-ablation", action="store_true", help="also score the raw and the fill-only meshes")
+    parser.add_argument("--threads", type=int, default=2, help="torch (and Numba) threads")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     rows = ["| scene | field | test PSNR | SSIM | trainable | total | steps | train s | depth MAE | Chamfer L1 by level |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for scene_name in args.scenes.split(","):
