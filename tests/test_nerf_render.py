@@ -7,7 +7,10 @@ import math
 import torch
 
 from rbfield.radiance.occupancy import OccupancyGrid
-from rbfield.radiance.render import accumulate, composite, exclusive_segment_sum, march, render_rays, render_weights
+from rbfield.radiance.rays import ray_box
+from rbfield.radiance.render import (
+    accumulate, composite, exclusive_segment_sum, march, march_occupancy, render_rays, render_weights,
+)
 
 
 def dense_reference(sigmas: torch.Tensor, delta: float) -> torch.Tensor:
@@ -83,6 +86,26 @@ def test_march_keeps_occupied_samples_in_order():
     assert torch.equal(ray_index, torch.repeat_interleave(torch.arange(2), 10))
     assert torch.allclose(t_start[:10], 3.0 + torch.arange(10) * 0.1, atol=1e-5)
     assert torch.all(t_end - t_start > 0.0999)
+
+
+def test_fused_march_gives_the_same_samples_as_the_reference(fast_paths_on):
+    generator = torch.Generator().manual_seed(0)
+    grid = OccupancyGrid(-torch.ones(3), torch.ones(3), 16)
+    grid.occupied.copy_(torch.rand(16**3, generator=generator) < 0.3)
+    # Rays from a sphere of cameras at radius 3 towards jittered targets; some miss the box.
+    eyes = torch.nn.functional.normalize(torch.randn(500, 3, generator=generator), dim=1) * 3.0
+    directions = torch.nn.functional.normalize(torch.randn(500, 3, generator=generator) * 0.8 - eyes, dim=1)
+    directions[:3] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # axis-parallel rays
+    near, far = ray_box(eyes, directions, grid.box_min, grid.box_max)
+    assert (far <= near).any() and (far > near).any()
+    for jitter in (None, torch.rand(500, generator=generator)):
+        fused = march_occupancy(eyes, directions, near, far, 0.01, grid, jitter)
+        reference = march(eyes, directions, near, far, 0.01, grid.query, jitter)
+        assert fused[0].numel() > 1000
+        for a, b in zip(fused, reference):
+            assert torch.equal(a, b)
+    missed = march_occupancy(eyes[:1], directions[:1], far[:1] + 1, far[:1], 0.01, grid)
+    assert all(t.numel() == 0 for t in missed)
 
 
 class Sphere(torch.nn.Module):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou, surface_metrics
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh
 from rbfield.sdf_runs import load_normalised
 from rbfield.signals.sdf import winding_sdf
@@ -93,3 +94,18 @@ def test_ground_truth_sign_survives_an_open_scan(bunny):
     points, normals = sample_surface(bunny.vertices, bunny.faces, 200, seed=4)
     assert (winding_sdf(open_mesh, points - 0.01 * normals) < 0).mean() > 0.95
     assert (winding_sdf(open_mesh, points + 0.01 * normals) > 0).mean() > 0.95
+
+
+def test_surfel_distance_matches_the_scan_it_was_sampled_from(bunny):
+    points, normals = sample_surface(bunny.vertices, bunny.faces, 20_000, seed=5)
+    surfels = SurfelDistance(points, normals)
+    rng = np.random.default_rng(0)
+    uniform = rng.random((20_000, 3))
+    near = sample_surface(bunny.vertices, bunny.faces, 20_000, seed=9)[0] + rng.uniform(-0.01, 0.01, (20_000, 3))
+    # Measured: uniform signs agree 99.93 %, mean error 0.0011; near the surface 98.2 %, 0.00035.
+    for queries, agreement, error in ((uniform, 0.998, 0.002), (near, 0.97, 0.0007)):
+        truth, estimate = winding_sdf(bunny, queries), surfels(queries)
+        assert ((truth < 0) == (estimate < 0)).mean() > agreement
+        assert np.abs(estimate - truth).mean() < error
+    # On the surfels themselves the distance is 0.
+    assert np.abs(surfels(points[:100])).max() < 1e-9

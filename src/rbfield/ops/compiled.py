@@ -250,3 +250,54 @@ def nearest_among_candidates(
             for j in range(k):
                 index_out[p, j] = best_index[j]
             found[p] = True
+
+
+@njit(cache=True, inline="always")
+def _march_step(origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied, ray, step):
+    """(kept, t) of one step of one ray, computed in the same float32 operations,
+    in the same order, as ``march`` with ``OccupancyGrid.query`` in PyTorch."""
+    t = near[ray] + (np.float32(step) + offset[ray]) * step_size
+    if not t < far[ray]:
+        return False, t
+    cells = np.float32(resolution)
+    flat = 0
+    for axis in range(3):
+        point = origins[ray, axis] + directions[ray, axis] * t
+        unit = (point - box_min[axis]) / (box_max[axis] - box_min[axis])
+        if not (unit >= 0 and unit <= 1):  # outside the box (or NaN)
+            return False, t
+        flat = flat * resolution + min(np.int64(unit * cells), resolution - 1)
+    return occupied[flat], t
+
+
+@njit(parallel=True, cache=True)
+def march_counts(origins, directions, near, far, offset, step_size, n_steps, box_min, box_max, resolution, occupied, counts):
+    """Kept samples per ray: counts (R,) int64.
+
+    Args:
+        origins, directions: (R, 3) float32; near, far, offset: (R,) float32;
+        step_size: float32; n_steps: steps per ray; box_min, box_max: (3,)
+        float32; resolution: cells per axis; occupied: (resolution**3,) bool.
+    """
+    for ray in prange(origins.shape[0]):
+        kept = 0
+        for step in range(n_steps):
+            if _march_step(origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied, ray, step)[0]:
+                kept += 1
+        counts[ray] = kept
+
+
+@njit(parallel=True, cache=True)
+def march_fill(origins, directions, near, far, offset, step_size, n_steps, box_min, box_max, resolution, occupied, starts,
+               ray_index, t_mid):
+    """Write the kept samples, packed by ray from ``starts`` (R,) (exclusive
+    cumulative counts): ray_index (S,) int64 and t_mid (S,) float32."""
+    for ray in prange(origins.shape[0]):
+        slot = starts[ray]
+        for step in range(n_steps):
+            kept, t = _march_step(origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied,
+                                  ray, step)
+            if kept:
+                ray_index[slot] = ray
+                t_mid[slot] = t
+                slot += 1

@@ -15,9 +15,22 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
+from rbfield.ops import numba_kernels
+from rbfield.radiance.occupancy import OccupancyGrid
 from rbfield.radiance.rays import image_rays, ray_box
+
+
+def _steps_per_ray(near: torch.Tensor, far: torch.Tensor, step_size: float) -> int:
+    """Steps that cover the longest (far - near) span; 0 for no rays."""
+    return int(torch.ceil((far - near).clamp_min(0.0).max() / step_size).item()) if near.numel() else 0
+
+
+def _no_samples(origins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    empty = origins.new_zeros(0)
+    return empty.long(), empty, empty
 
 
 def march(
@@ -43,11 +56,9 @@ def march(
         ray_index (S,) int64, t_start (S,), t_end (S,), packed.
     """
     n_rays = origins.shape[0]
-    span = (far - near).clamp_min(0.0)
-    n_steps = int(torch.ceil(span.max() / step_size).item()) if n_rays else 0
+    n_steps = _steps_per_ray(near, far, step_size)
     if n_steps == 0:
-        empty = origins.new_zeros(0)
-        return empty.long(), empty, empty
+        return _no_samples(origins)
     offset = jitter if jitter is not None else torch.full_like(near, 0.5)
     steps = torch.arange(n_steps, dtype=origins.dtype)
     t_mid = near[:, None] + (steps[None, :] + offset[:, None]) * step_size  # (R, n)
@@ -57,6 +68,42 @@ def march(
     ray_index = torch.arange(n_rays)[:, None].expand(n_rays, n_steps)[keep]
     t = t_mid[keep]
     return ray_index, t - 0.5 * step_size, t + 0.5 * step_size
+
+
+def march_occupancy(
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    near: torch.Tensor,
+    far: torch.Tensor,
+    step_size: float,
+    grid: OccupancyGrid,
+    jitter: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`march` with ``grid.query`` as the occupancy test, same arguments and
+    result. On the CPU two fused Numba passes over the rays (count, then fill)
+    replace the (R, steps, 3) point tensor and its lookups; the samples are
+    bit-identical, as the kernels repeat PyTorch's float32 operations in order.
+    """
+    tensors = (origins, directions, near, far) + (() if jitter is None else (jitter,))
+    kernels = numba_kernels() if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) else None
+    if kernels is None:
+        return march(origins, directions, near, far, step_size, grid.query, jitter)
+    n_rays = origins.shape[0]
+    n_steps = _steps_per_ray(near, far, step_size)
+    if n_steps == 0:
+        return _no_samples(origins)
+    offset = jitter if jitter is not None else torch.full_like(near, 0.5)
+    arrays = [t.detach().contiguous().numpy() for t in (origins, directions, near, far, offset)]
+    grid_arrays = (grid.box_min.numpy(), grid.box_max.numpy(), grid.resolution, grid.occupied.numpy())
+    step = np.float32(step_size)
+    counts = np.empty(n_rays, np.int64)
+    kernels.march_counts(*arrays, step, n_steps, *grid_arrays, counts)
+    starts = np.cumsum(counts) - counts
+    ray_index = np.empty(int(counts.sum()), np.int64)
+    t_mid = np.empty(len(ray_index), np.float32)
+    kernels.march_fill(*arrays, step, n_steps, *grid_arrays, starts, ray_index, t_mid)
+    t = torch.from_numpy(t_mid)
+    return torch.from_numpy(ray_index), t - 0.5 * step_size, t + 0.5 * step_size
 
 
 def exclusive_segment_sum(values: torch.Tensor, ray_index: torch.Tensor, n_rays: int) -> torch.Tensor:
@@ -136,7 +183,7 @@ def render_rays(
     """
     n_rays = origins.shape[0]
     near, far = ray_box(origins, directions, field.box_min, field.box_max)
-    ray_index, t_start, t_end = march(origins, directions, near, far, step_size, field.occupancy.query, jitter)
+    ray_index, t_start, t_end = march_occupancy(origins, directions, near, far, step_size, field.occupancy, jitter)
     with torch.no_grad():
         points = origins[ray_index] + directions[ray_index] * (0.5 * (t_start + t_end))[:, None]
         weights, transmittance, _ = render_weights(field.density(points), t_start, t_end, ray_index, n_rays)

@@ -9,21 +9,23 @@ distances are in unit-cube units. Signs: negative inside.
   of surface : surface jittered by +-0.01 per axis : uniform = 4 : 3 : 1
   (NeuRBF), redrawn every ``refresh_every`` steps. Loss: MAPE
   ``|p - g| / (|g| + 0.01)``.
-* :class:`PointCloudSDF` -- no distances are known. Loss (SIREN / IGR style):
-  ``|f|`` on the points, ``1 - cos(grad f, n)`` on the points, the eikonal
-  term ``(|grad f| - 1)^2`` on all points, and ``exp(-100 |f|)`` on uniform
-  points to penalise spurious zeros away from the surface.
+* :class:`PointCloudSDF` -- no distances are known; the oriented points are
+  read as surfels (:mod:`rbfield.geometry.surfel_distance`), whose signed
+  distance gives the targets. The pool takes the input points as its surface
+  part (target 0) and jitters them for the near part; the loss is MAPE, as
+  for a mesh.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh, PointCloud
-from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
 #: Points per training step (NeuRBF uses 2**18 on a GPU; CPU default is smaller).
@@ -79,11 +81,13 @@ def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
 
 
-class MeshSDF:
-    """A normalised mesh as an SDF signal for :func:`rbfield.fit`.
+class PooledSDF(ABC):
+    """An SDF signal trained on a pool of points with known (or estimated)
+    signed distances, for :func:`rbfield.fit`. Subclasses say how to sample the
+    surface (:meth:`surface_samples`) and what the signed distance is
+    (:meth:`signed_distance`).
 
     Args:
-        mesh: the mesh in domain units (inside [0, 1]^3).
         name: shown in reports.
         batch_size: points per step.
         pool_size: presampled points (split 4 : 3 : 1).
@@ -91,9 +95,10 @@ class MeshSDF:
         seed: seeds the pools.
     """
 
-    def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
-                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
-        self.mesh = mesh
+    #: Name of the quick in-training metric (sign IoU against signed_distance).
+    quick_metric = "iou"
+
+    def __init__(self, name: str, batch_size: int, pool_size: int, refresh_every: int, seed: int):
         self.name = name
         self.batch_size = batch_size
         self.pool_size = pool_size
@@ -101,7 +106,15 @@ class MeshSDF:
         self.rng = np.random.default_rng(seed)
         self._draw_pool()
         quick = iou_points(self.pool_points[0].numpy().astype(np.float64), QUICK_EVAL_POINTS, np.random.default_rng(seed + 1))
-        self.quick_points, self.quick_sdf = quick, winding_sdf(mesh, quick)
+        self.quick_points, self.quick_sdf = quick, self.signed_distance(quick)
+
+    @abstractmethod
+    def surface_samples(self, n: int, seed: int) -> np.ndarray:
+        """(n, 3) points on the surface."""
+
+    @abstractmethod
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """(P, 3) points -> (P,) signed distances, negative inside."""
 
     def spec(self) -> SignalSpec:
         return spec()
@@ -110,12 +123,10 @@ class MeshSDF:
         """Redraw the pool: surface, jittered and uniform points with their SDF."""
         total = sum(SAMPLE_RATIO)
         n_surface, n_near, n_uniform = (self.pool_size * r // total for r in SAMPLE_RATIO)
-        seed = int(self.rng.integers(2**31))
-        surface, _ = sample_surface(self.mesh.vertices, self.mesh.faces, n_surface + n_near, seed)
+        surface = self.surface_samples(n_surface + n_near, int(self.rng.integers(2**31)))
         near = surface[n_surface:] + self.rng.uniform(-JITTER, JITTER, size=(n_near, 3))
         uniform = self.rng.random((n_uniform, 3))
-        off_surface = np.concatenate([near, uniform])
-        off_sdf = winding_sdf(self.mesh, off_surface)
+        off_sdf = self.signed_distance(np.concatenate([near, uniform]))
         self.pool_points = [torch.from_numpy(p.astype(np.float32)) for p in (surface[:n_surface], near, uniform)]
         self.pool_sdf = [
             torch.zeros(n_surface, 1),
@@ -135,7 +146,7 @@ class MeshSDF:
         return torch.cat(points), torch.cat(targets)
 
     def training_loss(self, field: torch.nn.Module, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """MAPE of the field against the true SDF."""
+        """MAPE of the field against the pool's signed distances."""
         return mape(field(points), targets)
 
     def progress(self, loss: float) -> dict:
@@ -146,8 +157,8 @@ class MeshSDF:
             self._draw_pool()
 
     def evaluate(self, field: torch.nn.Module) -> dict:
-        """Quick sign IoU on 2**14 uniform + near-surface points."""
-        return {"iou": sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf)}
+        """Quick sign IoU against :meth:`signed_distance` on 2**14 uniform + near-surface points."""
+        return {self.quick_metric: sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf)}
 
     # --- initialisation -------------------------------------------------------
     def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -157,66 +168,41 @@ class MeshSDF:
         return points, weights.float(), RBF_SPACING
 
 
-class PointCloudSDF:
-    """An oriented point cloud as an SDF signal (no ground-truth distances).
+class MeshSDF(PooledSDF):
+    """A normalised mesh (inside [0, 1]^3) as an SDF signal: surface samples
+    uniform by area, signed distances by fast winding numbers. Other arguments
+    as :class:`PooledSDF`."""
 
-    Args:
-        cloud: points and unit normals in domain units.
-        name: shown in reports.
-        batch_size: points per step, half on the surface, half uniform.
-        weights: loss weights (surface, normal, eikonal, off-surface).
-        seed: seeds the init pool.
-    """
+    def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
+                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
+        self.mesh = mesh
+        super().__init__(name, batch_size, pool_size, refresh_every, seed)
+
+    def surface_samples(self, n: int, seed: int) -> np.ndarray:
+        return sample_surface(self.mesh.vertices, self.mesh.faces, n, seed)[0]
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        return winding_sdf(self.mesh, points)
+
+
+class PointCloudSDF(PooledSDF):
+    """A normalised oriented point cloud as an SDF signal: the input points are
+    the surface samples (drawn with replacement) and signed distances are to
+    their surfels (:class:`~rbfield.geometry.surfel_distance.SurfelDistance`).
+    The quick metric, ``iou_vs_normals``, is the sign IoU against that estimate.
+    Other arguments as :class:`PooledSDF`."""
+
+    quick_metric = "iou_vs_normals"
 
     def __init__(self, cloud: PointCloud, name: str = "points", batch_size: int = DEFAULT_BATCH,
-                 weights: tuple[float, float, float, float] = (3000.0, 100.0, 50.0, 100.0), seed: int = 0):
+                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
         self.cloud = cloud
-        self.name = name
-        self.batch_size = batch_size
-        self.loss_weights = weights
-        self.points = torch.from_numpy(cloud.points.astype(np.float32))
-        self.normals = torch.from_numpy(cloud.normals.astype(np.float32))
-        self.seed = seed
+        self.surfels = SurfelDistance(cloud.points, cloud.normals)
+        super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
-    def spec(self) -> SignalSpec:
-        return spec()
+    def surface_samples(self, n: int, seed: int) -> np.ndarray:
+        picks = np.random.default_rng(seed).integers(len(self.cloud.points), size=n)
+        return np.asarray(self.cloud.points, dtype=np.float64)[picks]
 
-    def batch(self, step: int, generator: torch.Generator):
-        """((surface points (B/2, 3), uniform points (B/2, 3)), normals (B/2, 3))."""
-        half = self.batch_size // 2
-        index = torch.randint(len(self.points), (half,), generator=generator)
-        uniform = torch.rand(half, 3, generator=generator)
-        return (self.points[index], uniform), self.normals[index]
-
-    def training_loss(self, field: torch.nn.Module, inputs, normals: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of surface, normal, eikonal and off-surface terms."""
-        surface, uniform = inputs
-        x = torch.cat([surface, uniform]).requires_grad_(True)
-        values = field(x)
-        (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
-        n = len(surface)
-        w_surface, w_normal, w_eikonal, w_off = self.loss_weights
-        cosine = torch.nn.functional.cosine_similarity(gradient[:n], normals, dim=1)
-        return (
-            w_surface * values[:n].abs().mean()
-            + w_normal * (1.0 - cosine).mean()
-            + w_eikonal * ((gradient.norm(dim=1) - 1.0) ** 2).mean()
-            + w_off * torch.exp(-100.0 * values[n:].abs()).mean()
-        )
-
-    def progress(self, loss: float) -> dict:
-        return {}
-
-    def evaluate(self, field: torch.nn.Module) -> dict:
-        """Mean |f| on (up to 2**14 of) the input points, domain units."""
-        return {"surface_abs": float(np.abs(evaluate_sdf(field, self.points[:QUICK_EVAL_POINTS])).mean())}
-
-    def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Input points (weight 1e9) and 2**17 uniform points weighted by
-        1 / (distance to the nearest input point, a proxy for |sdf|)."""
-        rng = np.random.default_rng(self.seed)
-        uniform = rng.random((2**17, 3))
-        distance, _ = cKDTree(self.cloud.points).query(uniform, k=1, workers=cpu_workers())
-        points = np.concatenate([self.cloud.points, uniform])
-        weights = 1.0 / (np.concatenate([np.zeros(len(self.cloud.points)), distance]) + 1e-9)
-        return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(weights.astype(np.float32)), RBF_SPACING
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        return self.surfels(points)
