@@ -33,6 +33,8 @@ GRID_MAX_CANDIDATES = 160
 #: indexes that cost, and an SDF fit of 2**14 points a step builds at step 64.
 GRID_AFTER_POINTS = 2**20
 _GRID_BUILD_CHUNK = 2**15
+#: Tree queries of fewer points run on one thread.
+_TREE_THREADS_FROM = 4096
 
 
 @dataclass
@@ -161,7 +163,9 @@ class NeighbourIndex:
         return index
 
     def _tree_query(self, points: np.ndarray, k: int) -> np.ndarray:
-        _, index = self._tree.query(points.astype(np.float64), k=k, workers=cpu_workers())
+        # Worker threads are started per call; for a few points that costs more than it saves.
+        workers = cpu_workers() if len(points) >= _TREE_THREADS_FROM else 1
+        _, index = self._tree.query(points.astype(np.float64), k=k, workers=workers)
         return np.asarray(index, dtype=np.int64).reshape(len(points), k)
 
 
