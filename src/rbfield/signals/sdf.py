@@ -201,8 +201,8 @@ class PointCloudSDF(PooledSDF):
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
     def surface_samples(self, n: int, seed: int) -> np.ndarray:
-        picks = np.random.default_rng(seed).integers(len(self.cloud.points), size=n)
-        return np.asarray(self.cloud.points, dtype=np.float64)[picks]
+        picks = np.random.default_rng(seed).integers(len(self.surfels.points), size=n)
+        return self.surfels.points[picks]
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return self.surfels(points)
