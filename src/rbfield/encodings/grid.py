@@ -197,37 +197,44 @@ def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
 
 
 class _CompiledGridLookup(torch.autograd.Function):
-    """The fused Numba kernels; differentiable in ``table`` only (callers pass
-    points that need no gradient)."""
+    """The fused Numba kernels (d = 2 or 3); differentiable in ``table`` only
+    (callers pass points that need no gradient)."""
 
     @staticmethod
     def forward(ctx, x, table, resolutions, offsets, table_sizes, hashed, kernels):
         n_points, in_dim = x.shape
         out = torch.empty(n_points, resolutions.shape[0] * table.shape[1], dtype=table.dtype)
+        one = x.numpy().dtype.type(1)
         resolution_floats = resolutions.to(x.dtype)
+        inverse_sizes = 1.0 / table_sizes.to(torch.float64)
         primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64)
         n_chunks = max(1, min(n_points, 16 * torch.get_num_threads()))
-        arrays = (resolution_floats, resolutions, offsets, table_sizes, hashed, primes)
-        kernels.grid_forward(x.numpy(), table.detach().numpy(), *(a.numpy() for a in arrays), out.numpy(), n_chunks)
-        ctx.save_for_backward(x, *arrays)
-        ctx.kernels, ctx.table_shape = kernels, table.shape
+        level_arrays = [a.numpy() for a in (resolutions, offsets, table_sizes, inverse_sizes, hashed, primes)]
+        kernels.grid_forward(
+            x.numpy(), table.detach().numpy(), resolution_floats.numpy(), one, *level_arrays, out.numpy(), n_chunks
+        )
+        ctx.save_for_backward(x)
+        ctx.call = (kernels, resolution_floats.numpy(), one, level_arrays)
+        ctx.table_shape = table.shape
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         if not ctx.needs_input_grad[1]:
             return (None,) * 7
-        x, *arrays = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
+        kernels, resolution_floats, one, level_arrays = ctx.call
         grad_table = torch.zeros(ctx.table_shape, dtype=grad_out.dtype)
-        ctx.kernels.grid_table_grad(
-            x.numpy(), *(a.numpy() for a in arrays), grad_out.contiguous().numpy(), grad_table.numpy()
+        kernels.grid_table_grad(
+            x.numpy(), resolution_floats, one, *level_arrays, grad_out.contiguous().numpy(), grad_table.numpy()
         )
         return None, grad_table, None, None, None, None, None
 
 
 def _compiled_kernels_for(x: torch.Tensor, table: torch.Tensor):
-    """The Numba kernel module when it applies to these tensors, else None."""
-    if x.requires_grad or x.device.type != "cpu" or table.device.type != "cpu":
+    """The Numba kernel module when it applies to these tensors (CPU, d = 2 or 3,
+    no gradient to ``x``, float32/64), else None."""
+    if x.requires_grad or x.device.type != "cpu" or table.device.type != "cpu" or x.shape[1] not in (2, 3):
         return None
     if x.dtype != table.dtype or table.dtype not in (torch.float32, torch.float64):
         return None

@@ -52,123 +52,138 @@ def compose_weight_grad(index, sin_table, cos_table, grad_out, cos_b, sin_b, n_k
 
 
 @njit(cache=True, inline="always")
-def _grid_axis_terms(x, p, level, resolution_floats, resolutions, hashed, primes, terms, weights, dim):
-    """Per axis, the index term and d-linear weight factor of the lower (column 0)
-    and upper (column 1) vertex of point p's cell at one level.
-
-    Index terms are ``vertex * prime`` (hashed levels, to be XORed) or
-    ``vertex * stride`` (dense levels, to be added). Cell and fraction follow
-    the PyTorch paths: ``cell = min(floor(x * N), N - 1)``, ``frac = x * N - cell``.
-    """
-    resolution_float = resolution_floats[level]
-    stride = 1
-    for axis in range(dim):
-        position = x[p, axis] * resolution_float
-        lower = min(np.floor(position), resolution_float - 1)
-        frac = position - lower
-        cell = np.int64(lower)
-        step = primes[axis] if hashed[level] else stride
-        terms[axis, 0] = cell * step
-        terms[axis, 1] = (cell + 1) * step
-        weights[axis, 0] = 1.0 - frac
-        weights[axis, 1] = frac
-        stride *= resolutions[level] + 1
+def _cell(coordinate, resolution_float, one):
+    """(cell, frac) of one coordinate in [0, 1] along one axis, as in the PyTorch
+    paths: ``cell = min(floor(x * N), N - 1)`` (int64), ``frac = x * N - cell``
+    in the coordinate's dtype (``one`` is 1 in that dtype: a literal 1 would
+    promote float32 arithmetic to float64, which costs a third of the time)."""
+    position = coordinate * resolution_float
+    lower = min(np.floor(position), resolution_float - one)
+    return np.int64(lower), position - lower
 
 
 @njit(cache=True, inline="always")
-def _grid_corners_of_dim(
-    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-    terms, weights, rows, corner_weights, dim,
-):
-    """Fill rows (2**d,) with the table rows of point p's cell corners at one
-    level and corner_weights (2**d,) with their d-linear weights. Bit ``a`` of
-    a corner's number set means the upper vertex along axis ``a``."""
-    _grid_axis_terms(x, p, level, resolution_floats, resolutions, hashed, primes, terms, weights, dim)
-    is_hashed = hashed[level]
-    size = table_sizes[level]
-    inverse_size = 1.0 / size
-    for corner in range(1 << dim):
-        index = terms[0, corner & 1]
-        weight = weights[0, corner & 1]
-        for axis in range(1, dim):
-            upper = (corner >> axis) & 1
-            weight *= weights[axis, upper]
-            if is_hashed:
-                index ^= terms[axis, upper]
-            else:
-                index += terms[axis, upper]
-        if is_hashed:
-            # index % size without a 64-bit division: hashes stay below 2**53,
-            # so the float quotient is off by at most one.
-            index -= np.int64(index * inverse_size) * size
-            if index < 0:
-                index += size
-            elif index >= size:
-                index -= size
-        rows[corner] = offsets[level] + index
-        corner_weights[corner] = weight
+def _wrap(index, size, inverse_size):
+    """index % size for 0 <= index < 2**53 without a 64-bit division: the float
+    quotient is off by at most one."""
+    index -= np.int64(index * inverse_size) * size
+    if index < 0:
+        index += size
+    elif index >= size:
+        index -= size
+    return index
 
 
 @njit(cache=True, inline="always")
-def _grid_corners(
-    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-    terms, weights, rows, corner_weights,
-):
-    """:func:`_grid_corners_of_dim` with d = 2 and d = 3 as constants, so that
-    the compiler unrolls the axis and corner loops of the common cases."""
-    if x.shape[1] == 2:
-        _grid_corners_of_dim(
-            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-            terms, weights, rows, corner_weights, 2,
-        )
-    elif x.shape[1] == 3:
-        _grid_corners_of_dim(
-            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-            terms, weights, rows, corner_weights, 3,
+def grid_corners_2d(x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes):
+    """Rows (within the level) and bilinear weights of point p's 4 cell corners,
+    as two 4-tuples. Corner c has the upper vertex along axis a where bit a of
+    c is set. Hashed levels XOR ``vertex * prime`` per axis and wrap by the
+    level's size; dense levels index ``vertex_0 + vertex_1 (N + 1)``."""
+    resolution_float, resolution = resolution_floats[level], resolutions[level]
+    size, inverse_size, is_hashed = table_sizes[level], inverse_sizes[level], hashed[level]
+    cell_u, frac_u = _cell(x[p, 0], resolution_float, one)
+    cell_v, frac_v = _cell(x[p, 1], resolution_float, one)
+    step_u, step_v = (primes[0], primes[1]) if is_hashed else (1, resolution + 1)
+    u0, v0 = cell_u * step_u, cell_v * step_v
+    u1, v1 = u0 + step_u, v0 + step_v
+    if is_hashed:
+        rows = (
+            _wrap(u0 ^ v0, size, inverse_size), _wrap(u1 ^ v0, size, inverse_size),
+            _wrap(u0 ^ v1, size, inverse_size), _wrap(u1 ^ v1, size, inverse_size),
         )
     else:
-        _grid_corners_of_dim(
-            x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-            terms, weights, rows, corner_weights, x.shape[1],
+        rows = (u0 + v0, u1 + v0, u0 + v1, u1 + v1)
+    low_u, low_v = one - frac_u, one - frac_v
+    return rows, (low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v)
+
+
+@njit(cache=True, inline="always")
+def grid_corners_3d(x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes):
+    """:func:`grid_corners_2d` for d = 3: two 8-tuples; dense levels index
+    ``vertex_0 + vertex_1 (N + 1) + vertex_2 (N + 1)^2``."""
+    resolution_float, resolution = resolution_floats[level], resolutions[level]
+    size, inverse_size, is_hashed = table_sizes[level], inverse_sizes[level], hashed[level]
+    cell_u, frac_u = _cell(x[p, 0], resolution_float, one)
+    cell_v, frac_v = _cell(x[p, 1], resolution_float, one)
+    cell_w, frac_w = _cell(x[p, 2], resolution_float, one)
+    side = resolution + 1
+    step_u, step_v, step_w = (primes[0], primes[1], primes[2]) if is_hashed else (1, side, side * side)
+    u0, v0, w0 = cell_u * step_u, cell_v * step_v, cell_w * step_w
+    u1, v1, w1 = u0 + step_u, v0 + step_v, w0 + step_w
+    if is_hashed:
+        rows = (
+            _wrap(u0 ^ v0 ^ w0, size, inverse_size), _wrap(u1 ^ v0 ^ w0, size, inverse_size),
+            _wrap(u0 ^ v1 ^ w0, size, inverse_size), _wrap(u1 ^ v1 ^ w0, size, inverse_size),
+            _wrap(u0 ^ v0 ^ w1, size, inverse_size), _wrap(u1 ^ v0 ^ w1, size, inverse_size),
+            _wrap(u0 ^ v1 ^ w1, size, inverse_size), _wrap(u1 ^ v1 ^ w1, size, inverse_size),
         )
+    else:
+        rows = (u0 + v0 + w0, u1 + v0 + w0, u0 + v1 + w0, u1 + v1 + w0,
+                u0 + v0 + w1, u1 + v0 + w1, u0 + v1 + w1, u1 + v1 + w1)
+    low_u, low_v, low_w = one - frac_u, one - frac_v, one - frac_w
+    uv = (low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v)
+    return rows, (uv[0] * low_w, uv[1] * low_w, uv[2] * low_w, uv[3] * low_w,
+                  uv[0] * frac_w, uv[1] * frac_w, uv[2] * frac_w, uv[3] * frac_w)
+
+
+@njit(cache=True, inline="always")
+def _interpolate(table, base, rows, weights, out, p, column):
+    """out[p, column + f] = sum over corners of weight * table[base + row, f]."""
+    for f in range(table.shape[1]):
+        total = weights[0] * table[base + rows[0], f]
+        for corner in range(1, len(rows)):
+            total += weights[corner] * table[base + rows[corner], f]
+        out[p, column + f] = total
+
+
+@njit(cache=True, inline="always")
+def _scatter(grad_out, p, column, base, rows, weights, grad_table):
+    """grad_table[base + row, f] += weight * grad_out[p, column + f], all corners."""
+    for f in range(grad_table.shape[1]):
+        upstream = grad_out[p, column + f]
+        for corner in range(len(rows)):
+            grad_table[base + rows[corner], f] += weights[corner] * upstream
 
 
 @njit(parallel=True, cache=True)
-def grid_forward(x, table, resolution_floats, resolutions, offsets, table_sizes, hashed, primes, out, n_chunks):
-    """d-linear multiresolution grid interpolation, one pass, no temporaries.
+def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, out,
+                 n_chunks):
+    """d-linear multiresolution grid interpolation (d = 2 or 3), one pass, no
+    temporaries.
 
     Args:
         x: (P, d) points clamped to [0, 1]; table: (R, F) rows of all levels;
-        resolution_floats: (L,) resolutions in x's dtype; resolutions, offsets,
-        table_sizes: (L,) int64; hashed: (L,) bool; primes: (d,) int64.
+        resolution_floats: (L,) resolutions in x's dtype; one: 1 in x's dtype;
+        resolutions, offsets, table_sizes: (L,) int64; inverse_sizes: (L,)
+        float64, 1 / table_sizes; hashed: (L,) bool; primes: (d,) int64.
         Writes out: (P, L * F), level-major.
     """
     n_points, dim = x.shape
     n_levels = resolutions.shape[0]
     n_features = table.shape[1]
     chunk = (n_points + n_chunks - 1) // n_chunks
-    n_corners = 1 << dim
     for t in prange(n_chunks):
-        terms = np.empty((dim, 2), np.int64)
-        weights = np.empty((dim, 2), x.dtype)
-        rows = np.empty(n_corners, np.int64)
-        corner_weights = np.empty(n_corners, x.dtype)
         for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
             for level in range(n_levels):
-                _grid_corners(
-                    x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-                    terms, weights, rows, corner_weights,
-                )
-                for f in range(n_features):
-                    total = 0.0
-                    for corner in range(n_corners):
-                        total += corner_weights[corner] * table[rows[corner], f]
-                    out[p, level * n_features + f] = total
+                column = level * n_features
+                if dim == 2:
+                    rows, weights = grid_corners_2d(
+                        x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
+                    )
+                    _interpolate(table, offsets[level], rows, weights, out, p, column)
+                else:
+                    rows, weights = grid_corners_3d(
+                        x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
+                    )
+                    _interpolate(table, offsets[level], rows, weights, out, p, column)
 
 
 @njit(parallel=True, cache=True)
-def grid_table_grad(x, resolution_floats, resolutions, offsets, table_sizes, hashed, primes, grad_out, grad_table):
-    """d loss / d table, accumulated into the zeroed grad_table (R, F).
+def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, grad_out,
+                    grad_table):
+    """d loss / d table, accumulated into the zeroed grad_table (R, F); the other
+    arguments as in :func:`grid_forward`, grad_out (P, L * F).
 
     Levels own disjoint row ranges, so threads split the work by level: no
     write races and a fixed summation order (deterministic).
@@ -176,21 +191,19 @@ def grid_table_grad(x, resolution_floats, resolutions, offsets, table_sizes, has
     n_points, dim = x.shape
     n_levels = resolutions.shape[0]
     n_features = grad_table.shape[1]
-    n_corners = 1 << dim
     for level in prange(n_levels):
-        terms = np.empty((dim, 2), np.int64)
-        weights = np.empty((dim, 2), x.dtype)
-        rows = np.empty(n_corners, np.int64)
-        corner_weights = np.empty(n_corners, x.dtype)
+        base, column = offsets[level], level * n_features
         for p in range(n_points):
-            _grid_corners(
-                x, p, level, resolution_floats, resolutions, offsets, table_sizes, hashed, primes,
-                terms, weights, rows, corner_weights,
-            )
-            for f in range(n_features):
-                upstream = grad_out[p, level * n_features + f]
-                for corner in range(n_corners):
-                    grad_table[rows[corner], f] += corner_weights[corner] * upstream
+            if dim == 2:
+                rows, weights = grid_corners_2d(
+                    x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
+                )
+                _scatter(grad_out, p, column, base, rows, weights, grad_table)
+            else:
+                rows, weights = grid_corners_3d(
+                    x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
+                )
+                _scatter(grad_out, p, column, base, rows, weights, grad_table)
 
 
 @njit(parallel=True, cache=True)
