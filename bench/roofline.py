@@ -41,7 +41,7 @@ from rbfield.encodings.grid import MultiresGrid
 from rbfield.fields import build_field
 from rbfield.io import atomic_write_bytes
 from rbfield.signals.image import ImageSignal, centre_crop
-from rbfield.train import TrainConfig
+from rbfield.train import TrainConfig, make_adam
 
 FLOAT_BYTES = 4
 
@@ -96,9 +96,9 @@ def grid_bytes(field: torch.nn.Module, n_points: int) -> int:
 
 
 def training_step(field, signal):
-    """One full-batch training step (forward, backward, Adam) as a closure."""
+    """One full-batch training step (forward, backward, Adam as in ``rbfield.fit``) as a closure."""
     settings = TrainConfig()
-    optimizer = torch.optim.Adam(field.param_groups(), betas=settings.betas, eps=settings.eps)
+    optimizer = make_adam(field.param_groups(), settings)
     coords, targets = signal.coords, signal.targets
 
     def step():

@@ -1,4 +1,4 @@
-"""The trainer: end-to-end quality, determinism, resume, NaN guard, time budget."""
+"""The trainer: end-to-end quality, determinism, resume, NaN guard, time budget; the chunked MLP."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 
 from rbfield import ImageSignal, TrainConfig, TrainingDiverged, build_field, fit
 from rbfield.errors import RbfieldError
+from rbfield.decoders.chunked_mlp import chunk_rows, plain_relu_mlp
+from rbfield.decoders.mlp import MLP
 from rbfield.train import cosine_factor
 
 
@@ -103,3 +105,32 @@ def test_cosine_schedule_end_points():
     assert cosine_factor(0.0, 0.01) == pytest.approx(1.0)
     assert cosine_factor(0.5, 0.01) == pytest.approx(0.505)
     assert cosine_factor(1.0, 0.01) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("n_points", [0, 5, 3000, 9000])
+@pytest.mark.usefixtures("fast_paths_on")
+def test_chunked_mlp_matches_the_plain_layers_in_values_and_gradients(n_points):
+    # 9000 rows span several chunks plus a partial one; 0 is an empty batch.
+    torch.manual_seed(0)
+    mlp = MLP(32, 3, width=64, n_layers=3).double()
+    weights, biases = [l.weight for l in mlp.layers], [l.bias for l in mlp.layers]
+    assert chunk_rows(64, 8) < 9000
+    features = torch.randn(n_points, 32, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(n_points, 3, dtype=torch.float64)
+    results = []
+    for run in (lambda: mlp(features), lambda: plain_relu_mlp(features, weights, biases)):
+        out = run()
+        grads = torch.autograd.grad((out * upstream).sum(), [features, *weights, *biases])
+        results.append((out, *grads))
+    for chunked, plain in zip(*results):
+        torch.testing.assert_close(chunked, plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.usefixtures("fast_paths_on")
+def test_chunked_mlp_supports_second_derivatives():
+    torch.manual_seed(0)
+    mlp = MLP(3, 1, width=16, n_layers=3).double()
+    points = torch.randn(40, 3, dtype=torch.float64, requires_grad=True)
+    assert mlp._runs_chunked(points)
+    assert torch.autograd.gradcheck(lambda p: mlp(p), (points,))
+    assert torch.autograd.gradgradcheck(lambda p: mlp(p), (points,))
