@@ -9,46 +9,71 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True, inline="always")
+def _gathered_sums(index, sin_table, cos_table, weights, p, sum_sin, sum_cos):
+    """sum_sin[c] = sum_k w[i_pk, c] sin_pkc and sum_cos[c] likewise, for point p."""
+    for c in range(weights.shape[1]):
+        sum_sin[c] = 0.0
+        sum_cos[c] = 0.0
+    for j in range(index.shape[1]):
+        row = index[p, j]
+        for c in range(weights.shape[1]):
+            w = weights[row, c]
+            sum_sin[c] += w * sin_table[p, j, c]
+            sum_cos[c] += w * cos_table[p, j, c]
+
+
 @njit(parallel=True, cache=True)
-def compose_forward(index, sin_table, cos_table, weights, cos_b, sin_b, out, sum_sin, sum_cos):
+def compose_forward(index, sin_table, cos_table, weights, cos_b, sin_b, out, n_chunks):
     """out[p, c] = cos b_c * sum_k w[i_pk, c] sin_pkc + sin b_c * sum_k w[i_pk, c] cos_pkc.
 
     Args:
         index: (P, k) int64; sin_table, cos_table: (P, k, C); weights: (N, C);
-        cos_b, sin_b: (C,). Writes out, sum_sin, sum_cos: (P, C).
+        cos_b, sin_b: (C,). Writes out: (P, C).
     """
-    n_points, k = index.shape
-    channels = weights.shape[1]
-    for p in prange(n_points):
-        for c in range(channels):
-            sum_sin[p, c] = 0.0
-            sum_cos[p, c] = 0.0
-        for j in range(k):
-            row = index[p, j]
+    n_points, channels = out.shape
+    chunk = (n_points + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        sum_sin = np.empty(channels, out.dtype)
+        sum_cos = np.empty(channels, out.dtype)
+        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+            _gathered_sums(index, sin_table, cos_table, weights, p, sum_sin, sum_cos)
             for c in range(channels):
-                w = weights[row, c]
-                sum_sin[p, c] += w * sin_table[p, j, c]
-                sum_cos[p, c] += w * cos_table[p, j, c]
-        for c in range(channels):
-            out[p, c] = sum_sin[p, c] * cos_b[c] + sum_cos[p, c] * sin_b[c]
+                out[p, c] = sum_sin[c] * cos_b[c] + sum_cos[c] * sin_b[c]
 
 
 @njit(parallel=True, cache=True)
-def compose_weight_grad(index, sin_table, cos_table, grad_out, cos_b, sin_b, n_kernels, n_chunks):
-    """d loss / d weights, (N, C): each of n_chunks point ranges accumulates into
-    its own buffer (no write races, a fixed summation order), then the buffers
-    are summed."""
-    n_points, k = index.shape
-    channels = grad_out.shape[1]
-    partial = np.zeros((n_chunks, n_kernels, channels), dtype=grad_out.dtype)
+def compose_backward(index, sin_table, cos_table, weights, grad_out, cos_b, sin_b, n_chunks):
+    """Gradients of :func:`compose_forward` for upstream grad_out (P, C):
+    (d loss / d weights (N, C), d loss / d b (C,)).
+
+    One pass over the tables scatters, per kernel row, S[row, c] = sum of
+    grad_out[p, c] sin_pkc and T[row, c] = sum of grad_out[p, c] cos_pkc over
+    the (p, k) that use the row. Then d loss / d w = cos b S + sin b T and
+    d loss / d b_c = sum over rows of w (cos b_c T - sin b_c S). Each of
+    n_chunks point ranges accumulates into its own buffers (no write races, a
+    fixed summation order), then the buffers are summed.
+    """
+    n_points, channels = grad_out.shape
+    n_kernels = weights.shape[0]
+    partial_sin = np.zeros((n_chunks, n_kernels, channels), dtype=grad_out.dtype)
+    partial_cos = np.zeros((n_chunks, n_kernels, channels), dtype=grad_out.dtype)
     chunk = (n_points + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
-            for j in range(k):
+            for j in range(index.shape[1]):
                 row = index[p, j]
                 for c in range(channels):
-                    partial[t, row, c] += grad_out[p, c] * (cos_b[c] * sin_table[p, j, c] + sin_b[c] * cos_table[p, j, c])
-    return partial.sum(axis=0)
+                    partial_sin[t, row, c] += grad_out[p, c] * sin_table[p, j, c]
+                    partial_cos[t, row, c] += grad_out[p, c] * cos_table[p, j, c]
+    by_sin, by_cos = partial_sin.sum(axis=0), partial_cos.sum(axis=0)
+    grad_weights = np.empty_like(by_sin)
+    grad_phase = np.zeros(channels, dtype=grad_out.dtype)
+    for row in range(n_kernels):
+        for c in range(channels):
+            grad_weights[row, c] = cos_b[c] * by_sin[row, c] + sin_b[c] * by_cos[row, c]
+            grad_phase[c] += weights[row, c] * (cos_b[c] * by_cos[row, c] - sin_b[c] * by_sin[row, c])
+    return grad_weights, grad_phase
 
 
 @njit(cache=True, inline="always")

@@ -10,7 +10,8 @@ with frozen RBF geometry. Then, by ``sin(a + b) = sin a cos b + cos a sin b``,
 the per-step work is two weighted gathers of precomputed ``sin a`` and
 ``cos a`` tables and no transcendental functions, with a hand-written
 backward. On the CPU, fused Numba kernels do it in one pass over the tables
-(no (P, k, C) temporaries); elsewhere, or without Numba, PyTorch ops do
+each way (no (P, k, C) temporaries; the backward gathers the weighted sums
+again instead of storing them, and returns the phase gradient too); elsewhere, or without Numba, PyTorch ops do
 (the weight gradient is then one ``index_add_``).
 """
 
@@ -57,50 +58,53 @@ def _kernel_inputs_ok(*tensors: torch.Tensor) -> bool:
 class _ComposeFixedAngles(torch.autograd.Function):
     @staticmethod
     def forward(ctx, index, sin_table, cos_table, weights, phase):
-        cos_b, sin_b = torch.cos(phase), torch.sin(phase)
+        cos_b, sin_b = torch.cos(phase.detach()), torch.sin(phase.detach())
         kernels = numba_kernels()
-        weights_same = weights.to(sin_table.dtype)
-        if kernels is not None and _kernel_inputs_ok(index, sin_table, cos_table, weights_same):
+        weights_same = weights.detach().to(sin_table.dtype)
+        ctx.use_kernels = kernels is not None and _kernel_inputs_ok(index, sin_table, cos_table, weights_same)
+        if ctx.use_kernels:
             out = torch.empty(index.shape[0], weights.shape[1], dtype=sin_table.dtype)
-            sum_sin, sum_cos = torch.empty_like(out), torch.empty_like(out)
             kernels.compose_forward(
-                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights_same.detach().numpy(),
-                cos_b.detach().numpy(), sin_b.detach().numpy(), out.numpy(), sum_sin.numpy(), sum_cos.numpy(),
+                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights_same.numpy(),
+                cos_b.numpy(), sin_b.numpy(), out.numpy(), _chunks(),
             )
-            ctx.use_kernels = True
+            ctx.save_for_backward(index, sin_table, cos_table, weights_same, cos_b, sin_b)
         else:
-            gathered = F.embedding(index, weights)  # (P, k, C)
+            gathered = F.embedding(index, weights.detach())  # (P, k, C)
             sum_sin = (gathered * sin_table).sum(1)  # (P, C)
             sum_cos = (gathered * cos_table).sum(1)
             out = sum_sin * cos_b + sum_cos * sin_b
-            ctx.use_kernels = False
-        ctx.save_for_backward(index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b)
+            ctx.save_for_backward(index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b)
         ctx.n_kernels = weights.shape[0]
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.use_kernels:
+            index, sin_table, cos_table, weights, cos_b, sin_b = ctx.saved_tensors
+            grad = grad_out.contiguous().to(sin_table.dtype)
+            grad_weights, grad_phase = numba_kernels().compose_backward(
+                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights.numpy(), grad.numpy(),
+                cos_b.numpy(), sin_b.numpy(), _chunks(),
+            )
+            return None, None, None, torch.from_numpy(grad_weights), torch.from_numpy(grad_phase)
         index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b = ctx.saved_tensors
         grad_weights = grad_phase = None
         if ctx.needs_input_grad[3]:
-            if ctx.use_kernels:
-                import numba
-
-                grad = grad_out.contiguous().to(sin_table.dtype)
-                grad_weights = torch.from_numpy(
-                    numba_kernels().compose_weight_grad(
-                        index.numpy(), sin_table.numpy(), cos_table.numpy(), grad.numpy(),
-                        cos_b.numpy(), sin_b.numpy(), ctx.n_kernels, numba.get_num_threads(),
-                    )
-                )
-            else:
-                rows = (grad_out * cos_b)[:, None, :] * sin_table
-                rows.addcmul_((grad_out * sin_b)[:, None, :], cos_table)
-                grad_weights = torch.zeros(ctx.n_kernels, rows.shape[-1], dtype=rows.dtype, device=rows.device)
-                grad_weights.index_add_(0, index.reshape(-1), rows.reshape(-1, rows.shape[-1]))
+            rows = (grad_out * cos_b)[:, None, :] * sin_table
+            rows.addcmul_((grad_out * sin_b)[:, None, :], cos_table)
+            grad_weights = torch.zeros(ctx.n_kernels, rows.shape[-1], dtype=rows.dtype, device=rows.device)
+            grad_weights.index_add_(0, index.reshape(-1), rows.reshape(-1, rows.shape[-1]))
         if ctx.needs_input_grad[4]:
             grad_phase = (grad_out * (sum_cos * cos_b - sum_sin * sin_b)).sum(0)
         return None, None, None, grad_weights, grad_phase
+
+
+def _chunks() -> int:
+    """Point ranges for the kernels: one per Numba thread."""
+    import numba
+
+    return numba.get_num_threads()
 
 
 def compose_fixed_angles(
