@@ -7,7 +7,7 @@ import torch
 
 from rbfield import ImageSignal, TrainConfig, TrainingDiverged, build_field, fit
 from rbfield.errors import RbfieldError
-from rbfield.decoders.chunked_mlp import chunk_rows, plain_relu_mlp
+from rbfield.decoders.chunked_mlp import chunk_rows, plain_mlp
 from rbfield.decoders.mlp import MLP
 from rbfield.train import cosine_factor
 
@@ -108,17 +108,18 @@ def test_cosine_schedule_end_points():
 
 
 @pytest.mark.parametrize("n_points", [0, 5, 3000, 9000])
+@pytest.mark.parametrize("first_layer_frequencies", [None, (30.0, 300.0)])
 @pytest.mark.usefixtures("fast_paths_on")
-def test_chunked_mlp_matches_the_plain_layers_in_values_and_gradients(n_points):
+def test_chunked_mlp_matches_the_plain_layers_in_values_and_gradients(n_points, first_layer_frequencies):
     # 9000 rows span several chunks plus a partial one; 0 is an empty batch.
     torch.manual_seed(0)
-    mlp = MLP(32, 3, width=64, n_layers=3).double()
+    mlp = MLP(32, 3, width=64, n_layers=3, first_layer_frequencies=first_layer_frequencies).double()
     weights, biases = [l.weight for l in mlp.layers], [l.bias for l in mlp.layers]
     assert chunk_rows(64, 8) < 9000
     features = torch.randn(n_points, 32, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(n_points, 3, dtype=torch.float64)
     results = []
-    for run in (lambda: mlp(features), lambda: plain_relu_mlp(features, weights, biases)):
+    for run in (lambda: mlp(features), lambda: plain_mlp(features, weights, biases, mlp.first_frequencies)):
         out = run()
         grads = torch.autograd.grad((out * upstream).sum(), [features, *weights, *biases])
         results.append((out, *grads))
@@ -126,10 +127,11 @@ def test_chunked_mlp_matches_the_plain_layers_in_values_and_gradients(n_points):
         torch.testing.assert_close(chunked, plain, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("first_layer_frequencies", [None, (1.0, 8.0)])
 @pytest.mark.usefixtures("fast_paths_on")
-def test_chunked_mlp_supports_second_derivatives():
+def test_chunked_mlp_supports_second_derivatives(first_layer_frequencies):
     torch.manual_seed(0)
-    mlp = MLP(3, 1, width=16, n_layers=3).double()
+    mlp = MLP(3, 1, width=16, n_layers=3, first_layer_frequencies=first_layer_frequencies).double()
     points = torch.randn(40, 3, dtype=torch.float64, requires_grad=True)
     assert mlp._runs_chunked(points)
     assert torch.autograd.gradcheck(lambda p: mlp(p), (points,))

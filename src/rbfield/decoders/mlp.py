@@ -2,8 +2,8 @@
 
 * :class:`MLP` -- ReLU hidden layers; optionally NeuRBF's sine-composition first
   layer ``h + sin(h * m0)`` (with fixed per-unit ``m0 = 2**linspace(log2 lo,
-  log2 hi, width)``) in place of the first ReLU. All-ReLU stacks on the CPU
-  run through :mod:`rbfield.decoders.chunked_mlp` unless fast paths are off.
+  log2 hi, width)``) in place of the first ReLU. On the CPU it runs through
+  :mod:`rbfield.decoders.chunked_mlp` unless fast paths are off.
 * :class:`Siren` -- sine activations ``sin(w0 * (W x + b))`` with SIREN's
   initialisation (Sitzmann et al. 2020): first layer U(-1/n, 1/n), later layers
   U(-sqrt(6/n)/w0, sqrt(6/n)/w0), n the layer's fan-in.
@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from rbfield.decoders.chunked_mlp import chunked_relu_mlp
+from rbfield.decoders.chunked_mlp import chunked_mlp, plain_mlp
 from rbfield.ops import fast_paths_enabled
 
 
@@ -62,27 +62,15 @@ class MLP(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (P, in_dim) -> (P, out_dim)."""
+        weights, biases = [layer.weight for layer in self.layers], [layer.bias for layer in self.layers]
         if self._runs_chunked(features):
-            return chunked_relu_mlp(
-                features.contiguous(), [layer.weight for layer in self.layers], [layer.bias for layer in self.layers]
-            )
-        h = features
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i == last:
-                break
-            if i == 0 and self.first_frequencies is not None:
-                h = h + torch.sin(h * self.first_frequencies)
-            else:
-                h = torch.relu(h)
-        return h
+            return chunked_mlp(features.contiguous(), weights, biases, self.first_frequencies)
+        return plain_mlp(features, weights, biases, self.first_frequencies)
 
     def _runs_chunked(self, features: torch.Tensor) -> bool:
-        """True for an all-ReLU stack on float CPU features with fast paths on."""
+        """True for float CPU features of the weights' dtype with fast paths on."""
         return (
-            self.first_frequencies is None
-            and features.dim() == 2
+            features.dim() == 2
             and features.device.type == "cpu"
             and features.dtype in (torch.float32, torch.float64)
             and self.layers[0].weight.dtype == features.dtype
