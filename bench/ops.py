@@ -1,7 +1,8 @@
 """Hot-op throughput: each fast path against its reference twin, in one run.
 
-Forward + backward, points per second, median over ``--repeats`` timed
-repetitions after a warm-up, with the fast/reference ratio. Writes
+Forward + backward, milliseconds and points per second, median over
+``--repeats`` timed repetitions after a warm-up, with the fast/reference
+ratio; and one optimizer step (the Adam row). Writes
 ``bench/results/ops.md``.
 
     python bench/ops.py --threads 2
@@ -23,6 +24,8 @@ from rbfield.fields import build_field, parse_budget
 from rbfield.radiance.fields import build_radiance_field
 from rbfield.spec import SignalSpec
 from rbfield.io import atomic_write_bytes
+from rbfield.decoders.chunked_mlp import plain_mlp
+from rbfield.decoders.mlp import MLP
 from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
 
 
@@ -82,6 +85,36 @@ def rbf_case(n_points: int, k: int, channels: int, n_kernels: int):
     return fast, reference
 
 
+def mlp_case(n_points: int, in_dim: int, first_layer_frequencies):
+    """The 64-wide, 3-layer decoder, forward + backward to its input and weights:
+    chunked (the CPU fast path) against the plain layers."""
+    torch.manual_seed(0)
+    mlp = MLP(in_dim, 3, 64, 3, first_layer_frequencies)
+    features = torch.randn(n_points, in_dim)
+    parameters = [layer.weight for layer in mlp.layers] + [layer.bias for layer in mlp.layers]
+
+    def make(forward):
+        def run():
+            x = features.clone().requires_grad_()
+            torch.autograd.grad(forward(x).sum(), [x, *parameters])
+        return run
+
+    plain = make(lambda x: plain_mlp(x, parameters[:3], parameters[3:], mlp.first_frequencies))
+    return make(mlp), plain
+
+
+def adam_case(n_parameters: int):
+    """One Adam step over a table of n_parameters (plus a 64-wide decoder's):
+    PyTorch's fused kernel (what rbfield.fit uses) against its per-tensor loop."""
+    def make(fused):
+        params = [torch.nn.Parameter(torch.randn(n_parameters // 2, 2) * 1e-4), torch.nn.Parameter(torch.randn(64, 64))]
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer = torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.99), eps=1e-15, fused=fused)
+        return optimizer.step
+    return make(True), make(None)
+
+
 def neighbour_case(n_points: int, k: int):
     """k-nearest centres of a neurbf SDF field placed on the Stanford bunny, for
     points drawn as in training (surface : near : uniform = 4 : 3 : 1); query
@@ -118,11 +151,18 @@ def main() -> int:
         "grid 3D stress, 16 levels x 2, T=19 (49 MB table)": grid_case(MultiresGrid(3, 16, 2, 19, 16, 2048), args.points),
         "RBF sinusoid composition (k=4, 32 channels, 4096 RBFs)": rbf_case(args.points, 4, 32, 4096),
         "k-nearest RBF centres (k=8, neurbf SDF field on the bunny, query only)": neighbour_case(args.points, 8),
+        "decoder MLP 32-64-64-3, ReLU (instant-ngp image)": mlp_case(args.points, 32, None),
+        "decoder MLP 48-64-64-3, sine first layer (neurbf SDF)": mlp_case(args.points, 48, (30.0, 300.0)),
     }
-    rows = ["| op | reference (Mpts/s) | fast (Mpts/s) | speed-up |", "| --- | ---: | ---: | ---: |"]
-    for name, (fast, reference) in cases.items():
+    per_step = {"Adam step over 1M parameters (per step; no points)": adam_case(2**20)}
+    rows = [
+        "| op | reference (ms) | fast (ms) | reference (Mpts/s) | fast (Mpts/s) | speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, (fast, reference) in {**cases, **per_step}.items():
         t_fast, t_ref = median_seconds(fast, args.repeats), median_seconds(reference, args.repeats)
-        rows.append(f"| {name} | {args.points / t_ref / 1e6:.2f} | {args.points / t_fast / 1e6:.2f} | {t_ref / t_fast:.1f}x |")
+        rates = ["-", "-"] if name in per_step else [f"{args.points / t / 1e6:.2f}" for t in (t_ref, t_fast)]
+        rows.append(f"| {name} | {t_ref * 1e3:.2f} | {t_fast * 1e3:.2f} | {rates[0]} | {rates[1]} | {t_ref / t_fast:.1f}x |")
         print(rows[-1], flush=True)
     command = "python bench/ops.py " + " ".join(sys.argv[1:])
     text = "\n".join([
