@@ -251,11 +251,12 @@ def grid_lookup(
 ) -> torch.Tensor:
     """Fast path of :func:`grid_lookup_reference` (same arguments and result).
 
-    On the CPU, when ``x`` needs no gradient (fitting images, SDFs,
-    radiance fields), fused Numba kernels do the forward pass in one
-    sweep over the points and the table gradient in one sweep per level.
-    Otherwise (points that need gradients, e.g. a user's own normal or eikonal
-    terms; other devices; no Numba) PyTorch works corner by corner on contiguous
+    On the CPU, for 2-D and 3-D points that need no gradient (fitting
+    images, SDFs, radiance fields), fused Numba kernels do the forward pass
+    in one sweep over the points and the table gradient in one sweep per
+    level. Otherwise (other dimensions; points that need gradients, e.g. a
+    user's own normal or eikonal terms; other devices; no Numba) PyTorch
+    works corner by corner on contiguous
     (P, levels) tensors, computes only the index scheme each run of levels uses,
     and gathers with ``index_select``, whose backward is a plain ``index_add_``.
     """
