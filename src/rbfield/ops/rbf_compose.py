@@ -10,9 +10,10 @@ with frozen RBF geometry. Then, by ``sin(a + b) = sin a cos b + cos a sin b``,
 the per-step work is two weighted gathers of precomputed ``sin a`` and
 ``cos a`` tables and no transcendental functions, with a hand-written
 backward. On the CPU, fused Numba kernels do it in one pass over the tables
-each way (no (P, k, C) temporaries; the backward gathers the weighted sums
-again instead of storing them, and returns the phase gradient too); elsewhere, or without Numba, PyTorch ops do
-(the weight gradient is then one ``index_add_``).
+each way, with no (P, k, C) temporaries: the backward scatters the upstream
+gradient times ``sin a`` and times ``cos a`` per RBF, and forms both the
+weight and the phase gradient from those sums. Elsewhere, or without Numba,
+PyTorch ops do it (the weight gradient is then one ``index_add_``).
 """
 
 from __future__ import annotations
