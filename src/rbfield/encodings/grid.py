@@ -21,7 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from rbfield.ops import fast_paths_enabled, numba_kernels
+from rbfield.ops import fast_paths_enabled, numba_kernels, point_chunks
 
 #: Instant-NGP's spatial-hash primes; the first is 1 for cache coherence.
 HASH_PRIMES = (1, 2654435761, 805459861, 3674653429)
@@ -208,7 +208,7 @@ class _CompiledGridLookup(torch.autograd.Function):
         resolution_floats = resolutions.to(x.dtype)
         inverse_sizes = 1.0 / table_sizes.to(torch.float64)
         primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64)
-        n_chunks = max(1, min(n_points, 16 * torch.get_num_threads()))
+        n_chunks = point_chunks(n_points)
         level_arrays = [a.numpy() for a in (resolutions, offsets, table_sizes, inverse_sizes, hashed, primes)]
         kernels.grid_forward(
             x.numpy(), table.detach().numpy(), resolution_floats.numpy(), one, *level_arrays, out.numpy(), n_chunks

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers, numba_kernels
+from rbfield.ops import cpu_workers, numba_kernels, point_chunks
 
 _BRUTE_FORCE_CHUNK = 8192
 #: Voxels of a candidate grid (about 2**(18/d) per axis: 64^3 in 3-D, 512^2 in 2-D).
@@ -155,7 +155,7 @@ class NeighbourIndex:
         points = np.ascontiguousarray(points)
         kernels.nearest_among_candidates(
             points, self._centres_np, grid.box_min, grid.cells_per_unit, grid.resolution, grid.offsets,
-            grid.candidates, grid.complete, index, found, max(1, min(len(points), 16 * torch.get_num_threads())),
+            grid.candidates, grid.complete, index, found, point_chunks(len(points)),
         )
         missing = ~found
         if missing.any():

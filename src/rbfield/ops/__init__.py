@@ -23,6 +23,12 @@ def cpu_workers() -> int:
     return max(1, torch.get_num_threads())
 
 
+def point_chunks(n_points: int) -> int:
+    """Point ranges a parallel kernel splits n_points into: 16 per thread, so
+    that uneven ranges balance out, and never more than the points (>= 1)."""
+    return max(1, min(n_points, 16 * cpu_workers()))
+
+
 def numba_kernels():
     """The compiled-kernel module, or None (with one warning) when Numba is missing
     or fast paths are disabled; callers then use their PyTorch path."""
