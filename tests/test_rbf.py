@@ -52,6 +52,23 @@ def test_candidate_grid_neighbours_match_brute_force(fast_paths_on, monkeypatch,
         assert (fast == reference).float().mean() > 0.999  # same indices, up to exact ties
 
 
+def test_candidate_grid_relists_long_voxels(fast_paths_on, monkeypatch):
+    # Lists first cut at 8 are listed again, 32 then 128 long: every voxel ends complete.
+    monkeypatch.setattr(neighbours, "GRID_FIRST_CANDIDATES", 8)
+    monkeypatch.setattr(neighbours, "GRID_MAX_CANDIDATES", 10_000)
+    generator = torch.Generator().manual_seed(5)
+    centres = torch.cat([0.5 + 0.02 * torch.randn(600, 3, generator=generator), torch.rand(60, 3, generator=generator)])
+    points = torch.cat([0.5 + 0.05 * torch.randn(4000, 3, generator=generator), torch.rand(2000, 3, generator=generator)])
+    index = NeighbourIndex(centres, grid_after_points=0)
+    fast = index.query(points, 4)
+    grid = index.candidate_grid(4)
+    assert grid.complete.all() and grid.longest > 32
+    lengths = np.diff(grid.offsets)
+    assert len(grid.candidates) == lengths.sum() and (lengths >= 4).all()
+    tree = NeighbourIndex(centres, grid_after_points=2**62).query(points, 4)
+    assert torch.equal(fast, tree)
+
+
 def test_candidate_grid_waits_for_repeated_queries(fast_paths_on):
     centres = torch.rand(50, 3)
     index = NeighbourIndex(centres, grid_after_points=1000)

@@ -4,8 +4,8 @@ On the CPU a SciPy k-d tree answers queries (multi-threaded). An index that is
 queried again and again (training on fresh points every step, evaluation on
 large grids) also builds a :class:`CandidateGrid` once: per voxel of a regular
 grid, the centres that can be among the k nearest of any point in the voxel.
-A query then scans only its voxel's list in a compiled kernel, several times
-faster than the tree; points outside the grid's box, or in the few voxels whose
+A query then sorts its points by voxel and, voxel by voxel, ranks only the
+list's centres in compiled kernels, several times faster than the tree; points outside the grid's box, or in the few voxels whose
 list was capped, still go to the tree, so the result is exact either way.
 On other devices a chunked brute-force distance + top-k runs on the device
 itself, so the same field code works on CUDA and MPS.
@@ -24,15 +24,19 @@ from rbfield.ops import cpu_workers, numba_kernels, point_chunks
 _BRUTE_FORCE_CHUNK = 8192
 #: Voxels of a candidate grid (about 2**(18/d) per axis: 64^3 in 3-D, 512^2 in 2-D).
 GRID_VOXELS = 2**18
-#: Longest candidate list kept; voxels needing more fall back to the tree. At
-#: 160, about 3 % of the voxels of a 500K-parameter bunny SDF field exceed it.
-GRID_MAX_CANDIDATES = 160
+#: Candidates first listed per voxel. About 3 % of the voxels of a
+#: 500K-parameter bunny SDF field need more; they are listed again with 4x as
+#: many, and so on up to GRID_MAX_CANDIDATES.
+GRID_FIRST_CANDIDATES = 160
+#: Longest candidate list kept; voxels needing more fall back to the tree.
+GRID_MAX_CANDIDATES = 2560
 #: Points answered by the tree before a candidate grid is built. A build takes
 #: about as long as tree queries of 2**22 points (3 s for 7,700 centres in
 #: 3-D on 2 threads); waiting for 2**20 spares one-off and lightly used
 #: indexes that cost, and an SDF fit of 2**14 points a step builds at step 64.
 GRID_AFTER_POINTS = 2**20
-_GRID_BUILD_CHUNK = 2**15
+#: Neighbours asked of the tree per build query (voxels x list length).
+_GRID_BUILD_ENTRIES = 2**15 * GRID_FIRST_CANDIDATES
 #: Tree queries of fewer points run on one thread.
 _TREE_THREADS_FROM = 4096
 
@@ -51,6 +55,7 @@ class CandidateGrid:
         offsets: (V + 1,) int64 and candidates: (M,) int32, voxel-major lists
             (voxel index = row-major over the axes).
         complete: (V,) bool, False where the list hit GRID_MAX_CANDIDATES.
+        longest: the longest list. Every list holds at least k centres.
     """
 
     box_min: np.ndarray
@@ -59,6 +64,7 @@ class CandidateGrid:
     offsets: np.ndarray
     candidates: np.ndarray
     complete: np.ndarray
+    longest: int
 
 
 def build_candidate_grid(tree: cKDTree, centres: np.ndarray, k: int) -> CandidateGrid:
@@ -75,24 +81,62 @@ def build_candidate_grid(tree: cKDTree, centres: np.ndarray, k: int) -> Candidat
     cell = (box_max - box_min) / resolution
     axes = [box_min[a] + (np.arange(resolution) + 0.5) * cell[a] for a in range(dim)]
     voxel_centres = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, dim)
-    half_diagonal = 0.5 * float(np.sqrt((cell**2).sum()))
-    listed = min(GRID_MAX_CANDIDATES, n_centres)
+    reach = float(np.sqrt((cell**2).sum()))  # the voxel's diagonal: twice the half-diagonal h
+    cap = min(max(GRID_MAX_CANDIDATES, k), n_centres)
+    listed = min(max(GRID_FIRST_CANDIDATES, k), cap)
+    counts, candidates, complete = _candidate_lists(tree, voxel_centres, k, listed, reach, n_centres)
+    first_offsets = np.zeros(len(voxel_centres) + 1, np.int64)
+    np.cumsum(counts, out=first_offsets[1:])
+    # Voxels whose lists were cut short are listed again, 4x longer, until complete or at the cap.
+    longer: dict[int, np.ndarray] = {}
+    again = np.flatnonzero(~complete)
+    while len(again) and listed < cap:
+        listed = min(4 * listed, cap)
+        again_counts, again_candidates, again_complete = _candidate_lists(
+            tree, voxel_centres[again], k, listed, reach, n_centres
+        )
+        longer.update(zip(again.tolist(), np.split(again_candidates, np.cumsum(again_counts)[:-1])))
+        counts[again], complete[again] = again_counts, again_complete
+        again = again[~again_complete]
+    if longer:
+        pieces, end = [], 0
+        for voxel in sorted(longer):
+            pieces += [candidates[end : first_offsets[voxel]], longer[voxel]]
+            end = first_offsets[voxel + 1]
+        candidates = np.concatenate(pieces + [candidates[end:]])
+    offsets = np.zeros(len(voxel_centres) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return CandidateGrid(box_min, 1.0 / cell, resolution, offsets, candidates, complete, int(counts.max()))
+
+
+def _candidate_lists(
+    tree: cKDTree, voxel_centres: np.ndarray, k: int, listed: int, reach: float, n_centres: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per voxel, the centres within (k-th nearest distance from its centre +
+    reach), nearest first, among the ``listed`` nearest.
+
+    Args:
+        voxel_centres: (V, d) float64; reach: the voxel's diagonal.
+
+    Returns:
+        counts (V,) int64; candidates: (sum of counts,) int32, voxel-major;
+        complete (V,) bool, False where ``listed`` cut a list short.
+    """
     counts = np.empty(len(voxel_centres), np.int64)
     complete = np.empty(len(voxel_centres), bool)
     lists = []
-    for start in range(0, len(voxel_centres), _GRID_BUILD_CHUNK):
-        distance, index = tree.query(voxel_centres[start : start + _GRID_BUILD_CHUNK], k=listed, workers=cpu_workers())
+    chunk = max(1, _GRID_BUILD_ENTRIES // listed)
+    for start in range(0, len(voxel_centres), chunk):
+        distance, index = tree.query(voxel_centres[start : start + chunk], k=listed, workers=cpu_workers())
         distance, index = distance.reshape(len(distance), listed), index.reshape(len(index), listed)
         # A small margin keeps the bound safe against rounding.
-        radius = (distance[:, k - 1] + 2.0 * half_diagonal) * (1.0 + 1e-9) + 1e-12
+        radius = (distance[:, k - 1] + reach) * (1.0 + 1e-9) + 1e-12
         within = distance <= radius[:, None]
         count = within.sum(1)
         counts[start : start + len(within)] = count
         complete[start : start + len(within)] = (count < listed) | (listed == n_centres)
         lists.append(index[within].astype(np.int32))
-    offsets = np.zeros(len(voxel_centres) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return CandidateGrid(box_min, 1.0 / cell, resolution, offsets, np.concatenate(lists), complete)
+    return counts, np.concatenate(lists) if lists else np.zeros(0, np.int32), complete
 
 
 class NeighbourIndex:
@@ -150,15 +194,20 @@ class NeighbourIndex:
         if grid is None or kernels is None:
             self._tree_points[k] = self._tree_points.get(k, 0) + len(points)
             return self._tree_query(points, k)
-        index = np.empty((len(points), k), np.int64)
-        found = np.empty(len(points), bool)
         points = np.ascontiguousarray(points)
-        kernels.nearest_among_candidates(
-            points, self._centres_np, grid.box_min, grid.cells_per_unit, grid.resolution, grid.offsets,
-            grid.candidates, grid.complete, index, found, point_chunks(len(points)),
+        voxel = np.empty(len(points), np.int64)
+        kernels.voxels_of_points(
+            points, grid.box_min, grid.cells_per_unit, grid.resolution, grid.complete, voxel, point_chunks(len(points))
         )
-        missing = ~found
-        if missing.any():
+        order = np.empty(len(points), np.int64)
+        n_ordered = kernels.order_by_voxel(voxel, len(grid.complete), order)
+        index = np.empty((len(points), k), np.int64)
+        kernels.nearest_in_voxel_order(
+            points, self._centres_np, order, n_ordered, voxel, grid.offsets, grid.candidates, grid.longest, index,
+            point_chunks(n_ordered),
+        )
+        if n_ordered < len(points):
+            missing = voxel < 0
             index[missing] = self._tree_query(points[missing], k)
         return index
 

@@ -232,62 +232,113 @@ def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes
 
 
 @njit(parallel=True, cache=True)
-def nearest_among_candidates(
-    points, centres, box_min, cells_per_unit, resolution, offsets, candidates, complete, index_out, found, n_chunks
-):
-    """k nearest centres of each point, searched among its voxel's candidate list.
+def voxels_of_points(points, box_min, cells_per_unit, resolution, complete, voxel_out, n_chunks):
+    """Candidate-grid voxel of each point, or -1 where the grid cannot answer.
 
     Args:
-        points: (P, d); centres: (N, d); box_min, cells_per_unit: (d,) float64;
-        resolution: voxels per axis; offsets: (V + 1,) int64 and candidates:
-        (M,) int32, voxel v's list being candidates[offsets[v]:offsets[v + 1]];
-        complete: (V,) bool, False where a list may miss a nearest centre.
-        Writes index_out: (P, k) int64, nearest first, equal distances by
-        index; found: (P,) bool, False for points outside the box or in an
-        incomplete voxel (their rows are left for the caller to fill).
-    Distances are computed in float64, like SciPy's k-d tree.
+        points: (P, d); box_min, cells_per_unit: (d,) float64; resolution:
+        voxels per axis; complete: (V,) bool, False where a voxel's list may
+        miss a nearest centre.
+        Writes voxel_out: (P,) int64, row-major voxel index, or -1 for points
+        outside the box (or NaN) and points in incomplete voxels.
     """
     n_points, dim = points.shape
-    k = index_out.shape[1]
     chunk = (n_points + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        best_distance = np.empty(k, np.float64)
-        best_index = np.empty(k, np.int64)
         for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
             voxel = 0
-            inside = True
             for axis in range(dim):
                 u = (np.float64(points[p, axis]) - box_min[axis]) * cells_per_unit[axis]
                 if not (u >= 0.0 and u <= resolution):  # also rejects NaN
-                    inside = False
+                    voxel = -1
                     break
                 voxel = voxel * resolution + min(np.int64(u), resolution - 1)
-            if not inside or not complete[voxel]:
-                found[p] = False
-                continue
-            for j in range(k):
-                best_distance[j] = np.inf
-                best_index[j] = -1
-            last = k - 1
-            for m in range(offsets[voxel], offsets[voxel + 1]):
-                c = np.int64(candidates[m])
-                distance = 0.0
-                for axis in range(dim):
-                    delta = np.float64(points[p, axis]) - np.float64(centres[c, axis])
-                    distance += delta * delta
-                if distance < best_distance[last] or (distance == best_distance[last] and c < best_index[last]):
-                    j = last
-                    while j > 0 and (
-                        distance < best_distance[j - 1] or (distance == best_distance[j - 1] and c < best_index[j - 1])
-                    ):
-                        best_distance[j] = best_distance[j - 1]
-                        best_index[j] = best_index[j - 1]
-                        j -= 1
-                    best_distance[j] = distance
-                    best_index[j] = c
-            for j in range(k):
-                index_out[p, j] = best_index[j]
-            found[p] = True
+            voxel_out[p] = voxel if voxel >= 0 and complete[voxel] else -1
+
+
+@njit(cache=True)
+def order_by_voxel(voxel, n_voxels, order):
+    """Counting sort: fills order[:n] with the points whose voxel is >= 0,
+    grouped by voxel (ascending), and returns n. voxel: (P,) int64;
+    order: (P,) int64."""
+    starts = np.zeros(n_voxels + 1, np.int64)
+    for p in range(len(voxel)):
+        if voxel[p] >= 0:
+            starts[voxel[p] + 1] += 1
+    for v in range(n_voxels):
+        starts[v + 1] += starts[v]
+    for p in range(len(voxel)):
+        v = voxel[p]
+        if v >= 0:
+            order[starts[v]] = p
+            starts[v] += 1
+    return starts[n_voxels]
+
+
+@njit(parallel=True, cache=True)
+def nearest_in_voxel_order(points, centres, order, n_ordered, voxel, offsets, candidates, longest, index_out, n_chunks):
+    """k nearest centres of each point, searched among its voxel's candidate list.
+
+    Points are visited voxel by voxel (``order``), so that each list and its
+    centres are read once per run of points rather than once per point.
+
+    Args:
+        points: (P, d); centres: (N, d) float64; order: (P,) int64 whose first
+        n_ordered entries are the points to answer, grouped by voxel;
+        voxel: (P,) int64 voxel of each point; offsets: (V + 1,) int64 and
+        candidates: (M,) int32, voxel v's list being
+        candidates[offsets[v]:offsets[v + 1]], at least k long; longest: the
+        longest list.
+        Writes index_out[order[:n_ordered]]: (k,) int64 rows, nearest first,
+        equal distances by index; other rows are left for the caller.
+    Distances are computed in float64, like SciPy's k-d tree.
+    """
+    dim = points.shape[1]
+    k = index_out.shape[1]
+    chunk = (n_ordered + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        listed = np.empty((dim, longest), np.float64)
+        listed_index = np.empty(longest, np.int64)
+        distance = np.empty(longest, np.float64)
+        kept_distance = np.empty(longest, np.float64)
+        kept_index = np.empty(longest, np.int64)
+        current = -1
+        n = 0
+        for i in range(t * chunk, min(n_ordered, (t + 1) * chunk)):
+            p = order[i]
+            if voxel[p] != current:
+                current = voxel[p]
+                start = offsets[current]
+                n = offsets[current + 1] - start
+                for m in range(n):
+                    c = np.int64(candidates[start + m])
+                    listed_index[m] = c
+                    for axis in range(dim):
+                        listed[axis, m] = centres[c, axis]
+            distance[:n] = 0.0
+            for axis in range(dim):
+                x = np.float64(points[p, axis])
+                for m in range(n):
+                    delta = x - listed[axis, m]
+                    distance[m] += delta * delta
+            # The k-th nearest is no farther than the farthest of any k candidates.
+            threshold = 0.0
+            for m in range(k):
+                threshold = max(threshold, distance[m])
+            kept = 0
+            for m in range(n):
+                kept_distance[kept] = distance[m]
+                kept_index[kept] = listed_index[m]
+                kept += distance[m] <= threshold
+            # Rank each survivor by (distance, index); branch-free, as the
+            # survivors are few (about k + 2 on an SDF field).
+            for q in range(kept):
+                d, c = kept_distance[q], kept_index[q]
+                rank = 0
+                for r in range(kept):
+                    rank += (kept_distance[r] < d) | ((kept_distance[r] == d) & (kept_index[r] < c))
+                if rank < k:
+                    index_out[p, rank] = c
 
 
 @njit(cache=True, inline="always")
