@@ -76,106 +76,91 @@ def compose_backward(index, sin_table, cos_table, weights, grad_out, cos_b, sin_
     return grad_weights, grad_phase
 
 
-@njit(cache=True, inline="always")
-def _cell(coordinate, resolution_float, one):
-    """(cell, frac) of one coordinate in [0, 1] along one axis, as in the PyTorch
-    paths: ``cell = min(floor(x * N), N - 1)`` (int64), ``frac = x * N - cell``
-    in the coordinate's dtype (``one`` is 1 in that dtype: a literal 1 would
-    promote float32 arithmetic to float64, which costs a third of the time)."""
-    position = coordinate * resolution_float
-    lower = min(np.floor(position), resolution_float - one)
-    return np.int64(lower), position - lower
+#: Points per block of the grid kernels: a block's corner rows and weights
+#: (8 x 512 x 12 bytes in 3-D) and its output rows stay in L1/L2.
+GRID_BLOCK = 512
 
 
 @njit(cache=True, inline="always")
-def _wrap(index, size, inverse_size):
-    """index % size for 0 <= index < 2**53 without a 64-bit division: the float
-    quotient is off by at most one."""
-    index -= np.int64(index * inverse_size) * size
-    if index < 0:
-        index += size
-    elif index >= size:
-        index -= size
-    return index
+def _wrap_rows(rows, n_corners, n, size, inverse_size):
+    """rows[:n_corners, :n] %= size, for 0 <= row < 2**53, without a 64-bit
+    division: the float quotient is off by at most one."""
+    for corner in range(n_corners):
+        for i in range(n):
+            row = rows[corner, i]
+            row -= np.int64(row * inverse_size) * size
+            row += size if row < 0 else 0
+            row -= size if row >= size else 0
+            rows[corner, i] = row
 
 
 @njit(cache=True, inline="always")
-def grid_corners_2d(x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes):
-    """Rows (within the level) and bilinear weights of point p's 4 cell corners,
-    as two 4-tuples. Corner c has the upper vertex along axis a where bit a of
-    c is set. Hashed levels XOR ``vertex * prime`` per axis and wrap by the
-    level's size; dense levels index ``vertex_0 + vertex_1 (N + 1)``."""
-    resolution_float, resolution = resolution_floats[level], resolutions[level]
-    size, inverse_size, is_hashed = table_sizes[level], inverse_sizes[level], hashed[level]
-    cell_u, frac_u = _cell(x[p, 0], resolution_float, one)
-    cell_v, frac_v = _cell(x[p, 1], resolution_float, one)
-    step_u, step_v = (primes[0], primes[1]) if is_hashed else (1, resolution + 1)
-    u0, v0 = cell_u * step_u, cell_v * step_v
-    u1, v1 = u0 + step_u, v0 + step_v
+def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes,
+                  rows, weights):
+    """Rows (within the level) and d-linear weights of the 2^d cell corners of
+    points x[start:start + n], for d = 2 or 3, as in the PyTorch path.
+
+    Along each axis ``cell = min(floor(x N), N - 1)`` and ``frac = x N - cell``,
+    in x's dtype (``one`` is 1 in that dtype: a literal 1 would promote float32
+    arithmetic to float64). Corner c has the upper vertex along axis a where bit
+    a of c is set. Hashed levels XOR ``vertex * prime`` over the axes and wrap
+    by the level's size; dense levels index ``sum_a vertex_a (N + 1)^a``.
+
+    Writes rows: (2^d, GRID_BLOCK) int64 and weights: (2^d, GRID_BLOCK) in x's
+    dtype, columns :n. The loops are plain arithmetic over the block, which
+    LLVM vectorises.
+    """
+    dim = x.shape[1]
+    resolution_float = resolution_floats[level]
+    top = resolution_float - one
+    is_hashed = hashed[level]
+    side = resolutions[level] + 1
+    step_u = primes[0] if is_hashed else 1
+    step_v = primes[1] if is_hashed else side
+    step_w = (primes[2] if is_hashed else side * side) if dim == 3 else 0
+    for i in range(n):
+        position_u = x[start + i, 0] * resolution_float
+        position_v = x[start + i, 1] * resolution_float
+        lower_u = min(np.floor(position_u), top)
+        lower_v = min(np.floor(position_v), top)
+        frac_u, frac_v = position_u - lower_u, position_v - lower_v
+        low_u, low_v = one - frac_u, one - frac_v
+        u0, v0 = np.int64(lower_u) * step_u, np.int64(lower_v) * step_v
+        u1, v1 = u0 + step_u, v0 + step_v
+        if dim == 2:
+            weights[0, i] = low_u * low_v
+            weights[1, i] = frac_u * low_v
+            weights[2, i] = low_u * frac_v
+            weights[3, i] = frac_u * frac_v
+            if is_hashed:
+                rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 ^ v0, u1 ^ v0, u0 ^ v1, u1 ^ v1
+            else:
+                rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 + v0, u1 + v0, u0 + v1, u1 + v1
+        else:
+            position_w = x[start + i, 2] * resolution_float
+            lower_w = min(np.floor(position_w), top)
+            frac_w = position_w - lower_w
+            low_w = one - frac_w
+            w0 = np.int64(lower_w) * step_w
+            w1 = w0 + step_w
+            uv00, uv10, uv01, uv11 = low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v
+            weights[0, i], weights[1, i], weights[2, i], weights[3, i] = uv00 * low_w, uv10 * low_w, uv01 * low_w, uv11 * low_w
+            weights[4, i], weights[5, i], weights[6, i], weights[7, i] = uv00 * frac_w, uv10 * frac_w, uv01 * frac_w, uv11 * frac_w
+            if is_hashed:
+                rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 ^ v0 ^ w0, u1 ^ v0 ^ w0, u0 ^ v1 ^ w0, u1 ^ v1 ^ w0
+                rows[4, i], rows[5, i], rows[6, i], rows[7, i] = u0 ^ v0 ^ w1, u1 ^ v0 ^ w1, u0 ^ v1 ^ w1, u1 ^ v1 ^ w1
+            else:
+                rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 + v0 + w0, u1 + v0 + w0, u0 + v1 + w0, u1 + v1 + w0
+                rows[4, i], rows[5, i], rows[6, i], rows[7, i] = u0 + v0 + w1, u1 + v0 + w1, u0 + v1 + w1, u1 + v1 + w1
     if is_hashed:
-        rows = (
-            _wrap(u0 ^ v0, size, inverse_size), _wrap(u1 ^ v0, size, inverse_size),
-            _wrap(u0 ^ v1, size, inverse_size), _wrap(u1 ^ v1, size, inverse_size),
-        )
-    else:
-        rows = (u0 + v0, u1 + v0, u0 + v1, u1 + v1)
-    low_u, low_v = one - frac_u, one - frac_v
-    return rows, (low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v)
-
-
-@njit(cache=True, inline="always")
-def grid_corners_3d(x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes):
-    """:func:`grid_corners_2d` for d = 3: two 8-tuples; dense levels index
-    ``vertex_0 + vertex_1 (N + 1) + vertex_2 (N + 1)^2``."""
-    resolution_float, resolution = resolution_floats[level], resolutions[level]
-    size, inverse_size, is_hashed = table_sizes[level], inverse_sizes[level], hashed[level]
-    cell_u, frac_u = _cell(x[p, 0], resolution_float, one)
-    cell_v, frac_v = _cell(x[p, 1], resolution_float, one)
-    cell_w, frac_w = _cell(x[p, 2], resolution_float, one)
-    side = resolution + 1
-    step_u, step_v, step_w = (primes[0], primes[1], primes[2]) if is_hashed else (1, side, side * side)
-    u0, v0, w0 = cell_u * step_u, cell_v * step_v, cell_w * step_w
-    u1, v1, w1 = u0 + step_u, v0 + step_v, w0 + step_w
-    if is_hashed:
-        rows = (
-            _wrap(u0 ^ v0 ^ w0, size, inverse_size), _wrap(u1 ^ v0 ^ w0, size, inverse_size),
-            _wrap(u0 ^ v1 ^ w0, size, inverse_size), _wrap(u1 ^ v1 ^ w0, size, inverse_size),
-            _wrap(u0 ^ v0 ^ w1, size, inverse_size), _wrap(u1 ^ v0 ^ w1, size, inverse_size),
-            _wrap(u0 ^ v1 ^ w1, size, inverse_size), _wrap(u1 ^ v1 ^ w1, size, inverse_size),
-        )
-    else:
-        rows = (u0 + v0 + w0, u1 + v0 + w0, u0 + v1 + w0, u1 + v1 + w0,
-                u0 + v0 + w1, u1 + v0 + w1, u0 + v1 + w1, u1 + v1 + w1)
-    low_u, low_v, low_w = one - frac_u, one - frac_v, one - frac_w
-    uv = (low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v)
-    return rows, (uv[0] * low_w, uv[1] * low_w, uv[2] * low_w, uv[3] * low_w,
-                  uv[0] * frac_w, uv[1] * frac_w, uv[2] * frac_w, uv[3] * frac_w)
-
-
-@njit(cache=True, inline="always")
-def _interpolate(table, base, rows, weights, out, p, column):
-    """out[p, column + f] = sum over corners of weight * table[base + row, f]."""
-    for f in range(table.shape[1]):
-        total = weights[0] * table[base + rows[0], f]
-        for corner in range(1, len(rows)):
-            total += weights[corner] * table[base + rows[corner], f]
-        out[p, column + f] = total
-
-
-@njit(cache=True, inline="always")
-def _scatter(grad_out, p, column, base, rows, weights, grad_table):
-    """grad_table[base + row, f] += weight * grad_out[p, column + f], all corners."""
-    for f in range(grad_table.shape[1]):
-        upstream = grad_out[p, column + f]
-        for corner in range(len(rows)):
-            grad_table[base + rows[corner], f] += weights[corner] * upstream
+        _wrap_rows(rows, 2**dim, n, table_sizes[level], inverse_sizes[level])
 
 
 @njit(parallel=True, cache=True)
 def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, out,
                  n_chunks):
     """d-linear multiresolution grid interpolation (d = 2 or 3), one pass, no
-    temporaries.
+    temporaries beyond a block's corners.
 
     Args:
         x: (P, d) points clamped to [0, 1]; table: (R, F) rows of all levels;
@@ -185,23 +170,26 @@ def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_s
         Writes out: (P, L * F), level-major.
     """
     n_points, dim = x.shape
-    n_levels = resolutions.shape[0]
-    n_features = table.shape[1]
-    chunk = (n_points + n_chunks - 1) // n_chunks
+    n_corners, n_features = 2**dim, table.shape[1]
+    n_blocks = (n_points + GRID_BLOCK - 1) // GRID_BLOCK
+    per_chunk = (n_blocks + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
-            for level in range(n_levels):
-                column = level * n_features
-                if dim == 2:
-                    rows, weights = grid_corners_2d(
-                        x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
-                    )
-                    _interpolate(table, offsets[level], rows, weights, out, p, column)
-                else:
-                    rows, weights = grid_corners_3d(
-                        x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
-                    )
-                    _interpolate(table, offsets[level], rows, weights, out, p, column)
+        rows = np.empty((n_corners, GRID_BLOCK), np.int64)
+        weights = np.empty((n_corners, GRID_BLOCK), x.dtype)
+        for block in range(t * per_chunk, min(n_blocks, (t + 1) * per_chunk)):
+            start = block * GRID_BLOCK
+            n = min(n_points - start, GRID_BLOCK)
+            for level in range(resolutions.shape[0]):
+                _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
+                              hashed, primes, rows, weights)
+                base = offsets[level]
+                for f in range(n_features):
+                    column = level * n_features + f
+                    for i in range(n):
+                        total = weights[0, i] * table[base + rows[0, i], f]
+                        for corner in range(1, n_corners):
+                            total += weights[corner, i] * table[base + rows[corner, i], f]
+                        out[start + i, column] = total
 
 
 @njit(parallel=True, cache=True)
@@ -214,21 +202,21 @@ def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes
     write races and a fixed summation order (deterministic).
     """
     n_points, dim = x.shape
-    n_levels = resolutions.shape[0]
-    n_features = grad_table.shape[1]
-    for level in prange(n_levels):
-        base, column = offsets[level], level * n_features
-        for p in range(n_points):
-            if dim == 2:
-                rows, weights = grid_corners_2d(
-                    x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
-                )
-                _scatter(grad_out, p, column, base, rows, weights, grad_table)
-            else:
-                rows, weights = grid_corners_3d(
-                    x, p, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes
-                )
-                _scatter(grad_out, p, column, base, rows, weights, grad_table)
+    n_corners, n_features = 2**dim, grad_table.shape[1]
+    for level in prange(resolutions.shape[0]):
+        rows = np.empty((n_corners, GRID_BLOCK), np.int64)
+        weights = np.empty((n_corners, GRID_BLOCK), x.dtype)
+        base = offsets[level]
+        for start in range(0, n_points, GRID_BLOCK):
+            n = min(n_points - start, GRID_BLOCK)
+            _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
+                          hashed, primes, rows, weights)
+            for f in range(n_features):
+                column = level * n_features + f
+                for i in range(n):
+                    upstream = grad_out[start + i, column]
+                    for corner in range(n_corners):
+                        grad_table[base + rows[corner, i], f] += weights[corner, i] * upstream
 
 
 @njit(parallel=True, cache=True)
