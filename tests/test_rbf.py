@@ -53,7 +53,7 @@ def test_candidate_grid_neighbours_match_brute_force(fast_paths_on, monkeypatch,
 
 
 def test_candidate_grid_relists_long_voxels(fast_paths_on, monkeypatch):
-    # Lists first cut at 8 are listed again, 32 then 128 long: every voxel ends complete.
+    # Lists first cut at 8 are listed again, 32, 128, ... long: every voxel ends complete.
     monkeypatch.setattr(neighbours, "GRID_FIRST_CANDIDATES", 8)
     monkeypatch.setattr(neighbours, "GRID_MAX_CANDIDATES", 10_000)
     generator = torch.Generator().manual_seed(5)

@@ -5,8 +5,9 @@ queried again and again (training on fresh points every step, evaluation on
 large grids) also builds a :class:`CandidateGrid` once: per voxel of a regular
 grid, the centres that can be among the k nearest of any point in the voxel.
 A query then sorts its points by voxel and, voxel by voxel, ranks only the
-list's centres in compiled kernels, several times faster than the tree; points outside the grid's box, or in the few voxels whose
-list was capped, still go to the tree, so the result is exact either way.
+list's centres in compiled kernels, several times faster than the tree. Points
+outside the grid's box, or in the few voxels whose list was capped, still go
+to the tree, so the result is exact either way.
 On other devices a chunked brute-force distance + top-k runs on the device
 itself, so the same field code works on CUDA and MPS.
 """
