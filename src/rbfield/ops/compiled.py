@@ -10,6 +10,14 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
+def _chunk_range(t, n_items, n_chunks):
+    """(start, stop) of chunk t when n_items are split into n_chunks ranges of
+    ceil(n_items / n_chunks) (the last ones shorter or empty)."""
+    size = (n_items + n_chunks - 1) // n_chunks
+    return t * size, min(n_items, (t + 1) * size)
+
+
+@njit(cache=True, inline="always")
 def _gathered_sums(index, sin_table, cos_table, weights, p, sum_sin, sum_cos):
     """sum_sin[c] = sum_k w[i_pk, c] sin_pkc and sum_cos[c] likewise, for point p."""
     for c in range(weights.shape[1]):
@@ -32,11 +40,10 @@ def compose_forward(index, sin_table, cos_table, weights, cos_b, sin_b, out, n_c
         cos_b, sin_b: (C,). Writes out: (P, C).
     """
     n_points, channels = out.shape
-    chunk = (n_points + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         sum_sin = np.empty(channels, out.dtype)
         sum_cos = np.empty(channels, out.dtype)
-        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+        for p in range(*_chunk_range(t, n_points, n_chunks)):
             _gathered_sums(index, sin_table, cos_table, weights, p, sum_sin, sum_cos)
             for c in range(channels):
                 out[p, c] = sum_sin[c] * cos_b[c] + sum_cos[c] * sin_b[c]
@@ -58,9 +65,8 @@ def compose_backward(index, sin_table, cos_table, weights, grad_out, cos_b, sin_
     n_kernels = weights.shape[0]
     partial_sin = np.zeros((n_chunks, n_kernels, channels), dtype=grad_out.dtype)
     partial_cos = np.zeros((n_chunks, n_kernels, channels), dtype=grad_out.dtype)
-    chunk = (n_points + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+        for p in range(*_chunk_range(t, n_points, n_chunks)):
             for j in range(index.shape[1]):
                 row = index[p, j]
                 for c in range(channels):
@@ -172,11 +178,10 @@ def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_s
     n_points, dim = x.shape
     n_corners, n_features = 2**dim, table.shape[1]
     n_blocks = (n_points + GRID_BLOCK - 1) // GRID_BLOCK
-    per_chunk = (n_blocks + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         rows = np.empty((n_corners, GRID_BLOCK), np.int64)
         weights = np.empty((n_corners, GRID_BLOCK), x.dtype)
-        for block in range(t * per_chunk, min(n_blocks, (t + 1) * per_chunk)):
+        for block in range(*_chunk_range(t, n_blocks, n_chunks)):
             start = block * GRID_BLOCK
             n = min(n_points - start, GRID_BLOCK)
             for level in range(resolutions.shape[0]):
@@ -231,9 +236,8 @@ def voxels_of_points(points, box_min, cells_per_unit, resolution, complete, voxe
         outside the box (or NaN) and points in incomplete voxels.
     """
     n_points, dim = points.shape
-    chunk = (n_points + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        for p in range(t * chunk, min(n_points, (t + 1) * chunk)):
+        for p in range(*_chunk_range(t, n_points, n_chunks)):
             voxel = 0
             for axis in range(dim):
                 u = (np.float64(points[p, axis]) - box_min[axis]) * cells_per_unit[axis]
@@ -283,7 +287,6 @@ def nearest_in_voxel_order(points, centres, order, n_ordered, voxel, offsets, ca
     """
     dim = points.shape[1]
     k = index_out.shape[1]
-    chunk = (n_ordered + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         listed = np.empty((dim, longest), np.float64)
         listed_index = np.empty(longest, np.int64)
@@ -292,7 +295,7 @@ def nearest_in_voxel_order(points, centres, order, n_ordered, voxel, offsets, ca
         kept_index = np.empty(longest, np.int64)
         current = -1
         n = 0
-        for i in range(t * chunk, min(n_ordered, (t + 1) * chunk)):
+        for i in range(*_chunk_range(t, n_ordered, n_chunks)):
             p = order[i]
             if voxel[p] != current:
                 current = voxel[p]
