@@ -130,16 +130,18 @@ def test_fast_and_reference_agree_on_values_and_gradients_at_edges():
 
 @pytest.mark.parametrize("dim", [2, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n_features", [2, 3])  # two features have their own loops
 @pytest.mark.usefixtures("fast_paths_on")
-def test_compiled_kernels_agree_with_the_reference_on_values_and_table_gradients(dim, dtype):
+def test_compiled_kernels_agree_with_the_reference_on_values_and_table_gradients(dim, dtype, n_features):
     # Points without gradients take the fused Numba kernels. Tiny tables force
     # hash collisions; points sit on cell borders, on the bounds and outside.
-    grid = MultiresGrid(dim, n_levels=6, n_features=3, log2_table_size=5, base_resolution=2, finest_resolution=64, init_scale=1.0).to(dtype)
+    grid = MultiresGrid(dim, n_levels=6, n_features=n_features, log2_table_size=5, base_resolution=2, finest_resolution=64,
+                        init_scale=1.0).to(dtype)
     assert any(grid.layout.hashed) and not all(grid.layout.hashed)
     assert _compiled_kernels_for(torch.zeros(1, dim, dtype=dtype), grid.table) is not None
     corners = torch.tensor([[0.0] * dim, [1.0] * dim, [0.5] * dim, [0.125] * dim, [-0.3] * dim, [1.7] * dim], dtype=dtype)
     points = torch.cat([corners, torch.rand(500, dim, dtype=dtype)])
-    upstream = torch.randn(points.shape[0], 18, dtype=dtype)
+    upstream = torch.randn(points.shape[0], 6 * n_features, dtype=dtype)
     results = []
     for lookup in (grid_lookup, grid_lookup_reference):
         table = grid.table.detach().clone().requires_grad_()

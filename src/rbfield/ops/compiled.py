@@ -125,8 +125,9 @@ def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table
     step_v = primes[1] if is_hashed else side
     step_w = (primes[2] if is_hashed else side * side) if dim == 3 else 0
     for i in range(n):
-        position_u = x[start + i, 0] * resolution_float
-        position_v = x[start + i, 1] * resolution_float
+        point = np.uint64(start + i)
+        position_u = x[point, 0] * resolution_float
+        position_v = x[point, 1] * resolution_float
         lower_u = min(np.floor(position_u), top)
         lower_v = min(np.floor(position_v), top)
         frac_u, frac_v = position_u - lower_u, position_v - lower_v
@@ -143,7 +144,7 @@ def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table
             else:
                 rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 + v0, u1 + v0, u0 + v1, u1 + v1
         else:
-            position_w = x[start + i, 2] * resolution_float
+            position_w = x[point, 2] * resolution_float
             lower_w = min(np.floor(position_w), top)
             frac_w = position_w - lower_w
             low_w = one - frac_w
@@ -160,6 +161,61 @@ def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table
                 rows[4, i], rows[5, i], rows[6, i], rows[7, i] = u0 + v0 + w1, u1 + v0 + w1, u0 + v1 + w1, u1 + v1 + w1
     if is_hashed:
         _wrap_rows(rows, 2**dim, n, table_sizes[level], inverse_sizes[level])
+
+
+# The gathers and scatters below index with unsigned integers: Numba adds a
+# negative-index wrap-around to every signed index, which cost 10-15 % here.
+# Two features per level (the instant-ngp layout) get their own loops that
+# keep both sums in registers; other counts go feature by feature.
+
+
+@njit(cache=True, inline="always")
+def _gather_feature(table, base, rows, weights, n_corners, start, n, f, column, out):
+    """out[start + i, column] = sum_c weights[c, i] * table[base + rows[c, i], f]
+    for i < n (rows and weights as written by :func:`_corner_block`)."""
+    for i in range(n):
+        total = weights[0, i] * table[np.uint64(base + rows[0, i]), f]
+        for corner in range(1, n_corners):
+            total += weights[corner, i] * table[np.uint64(base + rows[corner, i]), f]
+        out[np.uint64(start + i), column] = total
+
+
+@njit(cache=True, inline="always")
+def _gather_two_features(table, base, rows, weights, n_corners, start, n, level, out):
+    """:func:`_gather_feature` for features 0 and 1 of a (R, 2) table at once,
+    into columns 2 level and 2 level + 1; same summation order."""
+    for i in range(n):
+        row, weight = np.uint64(base + rows[0, i]), weights[0, i]
+        total_0, total_1 = weight * table[row, 0], weight * table[row, 1]
+        for corner in range(1, n_corners):
+            row, weight = np.uint64(base + rows[corner, i]), weights[corner, i]
+            total_0 += weight * table[row, 0]
+            total_1 += weight * table[row, 1]
+        point = np.uint64(start + i)
+        out[point, 2 * level] = total_0
+        out[point, 2 * level + 1] = total_1
+
+
+@njit(cache=True, inline="always")
+def _scatter_feature(grad_out, base, rows, weights, n_corners, start, n, f, column, grad_table):
+    """grad_table[base + rows[c, i], f] += weights[c, i] * grad_out[start + i, column]
+    for i < n, point by point."""
+    for i in range(n):
+        upstream = grad_out[np.uint64(start + i), column]
+        for corner in range(n_corners):
+            grad_table[np.uint64(base + rows[corner, i]), f] += weights[corner, i] * upstream
+
+
+@njit(cache=True, inline="always")
+def _scatter_two_features(grad_out, base, rows, weights, n_corners, start, n, level, grad_table):
+    """:func:`_scatter_feature` for features 0 and 1 of a (R, 2) table at once."""
+    for i in range(n):
+        point = np.uint64(start + i)
+        upstream_0, upstream_1 = grad_out[point, 2 * level], grad_out[point, 2 * level + 1]
+        for corner in range(n_corners):
+            row, weight = np.uint64(base + rows[corner, i]), weights[corner, i]
+            grad_table[row, 0] += weight * upstream_0
+            grad_table[row, 1] += weight * upstream_1
 
 
 @njit(parallel=True, cache=True)
@@ -187,14 +243,12 @@ def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_s
             for level in range(resolutions.shape[0]):
                 _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
                               hashed, primes, rows, weights)
-                base = offsets[level]
-                for f in range(n_features):
-                    column = level * n_features + f
-                    for i in range(n):
-                        total = weights[0, i] * table[base + rows[0, i], f]
-                        for corner in range(1, n_corners):
-                            total += weights[corner, i] * table[base + rows[corner, i], f]
-                        out[start + i, column] = total
+                if n_features == 2:
+                    _gather_two_features(table, offsets[level], rows, weights, n_corners, start, n, level, out)
+                else:
+                    for f in range(n_features):
+                        _gather_feature(table, offsets[level], rows, weights, n_corners, start, n, f,
+                                        level * n_features + f, out)
 
 
 @njit(parallel=True, cache=True)
@@ -216,12 +270,12 @@ def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes
             n = min(n_points - start, GRID_BLOCK)
             _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
                           hashed, primes, rows, weights)
-            for f in range(n_features):
-                column = level * n_features + f
-                for i in range(n):
-                    upstream = grad_out[start + i, column]
-                    for corner in range(n_corners):
-                        grad_table[base + rows[corner, i], f] += weights[corner, i] * upstream
+            if n_features == 2:
+                _scatter_two_features(grad_out, base, rows, weights, n_corners, start, n, level, grad_table)
+            else:
+                for f in range(n_features):
+                    _scatter_feature(grad_out, base, rows, weights, n_corners, start, n, f, level * n_features + f,
+                                     grad_table)
 
 
 @njit(parallel=True, cache=True)
