@@ -30,7 +30,7 @@ from rbfield.geometry.preview import save_preview
 from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou, surface_metrics
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
-from rbfield.signals.sdf import MeshSDF, PointCloudSDF, evaluate_sdf, iou_points, winding_sdf
+from rbfield.signals.sdf import MeshSDF, PointCloudSDF, evaluate_sdf, iou_point_weights, iou_points, winding_sdf
 from rbfield.train import TrainConfig, initialize_and_fit
 
 #: Surface samples per mesh for Chamfer / NAE / F-score.
@@ -41,10 +41,16 @@ IOU_POINTS = 2**18
 METRIC_SETTINGS = {
     "units": "unit-cube domain units: the input is scaled so its bounding box's longest side is 0.9",
     "surface_samples": f"{SURFACE_SAMPLES} points per surface, uniform by area, face normals",
-    "iou": f"sign agreement of the field with the reference SDF (generalised winding numbers) at {IOU_POINTS} "
-    "points: half uniform in [0,1]^3, half reference-surface samples jittered uniformly by +-0.01 per axis; "
-    "|inside both| / |inside either|; iou_uniform and iou_near use each half alone. iou_near is very sensitive: "
-    "a surface offset of 1e-3 flips the sign of roughly 5% of the near points",
+    "iou": f"volume IoU |inside both| / |inside either| of the field and the reference SDF (generalised winding "
+    f"numbers) in [0,1]^3, from their signs at {IOU_POINTS} points: half uniform in [0,1]^3, half reference-surface "
+    "samples jittered uniformly by +-0.01 per axis. Each point counts with weight 1 / (its sampling density), "
+    "so the near half resolves the thin region where the signs differ and the estimate does not depend on the "
+    "mix of the halves (multiple importance sampling, balance heuristic)",
+    "iou_pooled": "the same points counted without weights (rbfield's headline iou until 2026-11-24); its value "
+    "depends on the 50:50 mix, and the near half dominates it",
+    "iou_uniform": "point-count IoU on the uniform half alone: an unweighted estimate of the volume IoU",
+    "iou_near": "point-count IoU on the near half alone. Very sensitive: a surface offset of 1e-3 flips the sign "
+    "of roughly 5% of the near points",
     "iou_outside_uniform": "|outside both| / |outside either| (sdf >= 0) on the uniform half only: the convention of "
     "NeuRBF's released evaluation (outsides on a regular grid of its domain), which its published IoUs use. The "
     "outside fills most of the domain, so this is far more lenient than iou; its domain also differs from "
@@ -84,16 +90,18 @@ class Reference:
             self.points, self.normals = sample_surface(shape.vertices, shape.faces, SURFACE_SAMPLES, seed)
             self.iou_points = iou_points(self.points, IOU_POINTS, np.random.default_rng(seed + 2))
             self.iou_sdf = winding_sdf(shape, self.iou_points)
+            self.iou_weights = iou_point_weights(self.iou_points, self.points)
         else:
             self.points, self.normals = shape.points, shape.normals
-            self.iou_points = self.iou_sdf = None
+            self.iou_points = self.iou_sdf = self.iou_weights = None
 
     def score(self, field: torch.nn.Module, vertices: np.ndarray, faces: np.ndarray) -> dict:
         """Metrics of a field and its extracted mesh (domain units)."""
-        metrics = {"iou": None, "iou_uniform": None, "iou_near": None, "iou_outside_uniform": None}
+        metrics = {"iou": None, "iou_pooled": None, "iou_uniform": None, "iou_near": None, "iou_outside_uniform": None}
         if self.iou_points is not None:
             predicted, half = evaluate_sdf(field, self.iou_points), len(self.iou_points) // 2
-            metrics["iou"] = sign_iou(predicted, self.iou_sdf)
+            metrics["iou"] = sign_iou(predicted, self.iou_sdf, self.iou_weights)
+            metrics["iou_pooled"] = sign_iou(predicted, self.iou_sdf)
             metrics["iou_uniform"] = sign_iou(predicted[:half], self.iou_sdf[:half])
             metrics["iou_near"] = sign_iou(predicted[half:], self.iou_sdf[half:])
             metrics["iou_outside_uniform"] = sign_iou(predicted[:half], self.iou_sdf[:half], inside=False)

@@ -17,8 +17,9 @@ directions). Then:
   and R the fraction of B within tau of A.
 
 ``iou`` compares signs of two SDFs at the same query points:
-|inside both| / |inside either|. NeuRBF's released evaluation instead takes
-the regions where sdf >= 0 (the outsides) on a regular grid of its domain;
+|inside both| / |inside either|, as point counts or, given each point's
+volume weight, as volumes. NeuRBF's released evaluation instead takes the
+regions where sdf >= 0 (the outsides) on a regular grid of its domain;
 ``sign_iou(..., inside=False)`` gives that variant.
 """
 
@@ -89,11 +90,17 @@ def surface_metrics(
     }
 
 
-def sign_iou(predicted_sdf: np.ndarray, reference_sdf: np.ndarray, inside: bool = True) -> float:
+def sign_iou(
+    predicted_sdf: np.ndarray, reference_sdf: np.ndarray, weights: np.ndarray | None = None, inside: bool = True
+) -> float:
     """IoU of the insides (sdf < 0) of two SDFs sampled at the same points, or
-    with ``inside=False`` of their outsides (sdf >= 0)."""
+    with ``inside=False`` of their outsides (sdf >= 0).
+
+    Without weights it counts points. With (P,) volume weights (each point's
+    1 / sampling density) it estimates |A and B| / |A or B| as volumes."""
     region_p, region_r = predicted_sdf < 0, reference_sdf < 0
     if not inside:
         region_p, region_r = ~region_p, ~region_r
-    union = np.logical_or(region_p, region_r).sum()
-    return 1.0 if union == 0 else float(np.logical_and(region_p, region_r).sum() / union)
+    weights = np.ones(len(region_p)) if weights is None else weights
+    union = weights[np.logical_or(region_p, region_r)].sum()
+    return 1.0 if union == 0 else float(weights[np.logical_and(region_p, region_r)].sum() / union)

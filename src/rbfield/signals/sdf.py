@@ -26,6 +26,7 @@ import torch
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh, PointCloud
+from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
 #: Points per training step (NeuRBF uses 2**18 on a GPU; CPU default is smaller).
@@ -76,6 +77,28 @@ def iou_points(surface: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return np.concatenate([rng.random((n // 2, 3)), near])
 
 
+def iou_point_weights(points: np.ndarray, surface: np.ndarray) -> np.ndarray:
+    """Volume weights (P,) of points drawn by :func:`iou_points` from ``surface``.
+
+    The points come from a mixture: a uniform half (density 1 on [0, 1]^3) and
+    a near half, a ``surface`` row picked uniformly plus a uniform offset in a
+    cube of side 2 JITTER, whose density is exactly
+    ``q(x) = #{s : |x - s|_inf <= JITTER} / (len(surface) (2 JITTER)^3)``.
+    Each point's weight is 1 / p(x), p the mixture's density (multiple
+    importance sampling, balance heuristic), so that ``mean(w * [x in R])``
+    estimates the volume of any region R of [0, 1]^3 in domain units, without
+    bias, and with the near half resolving thin regions around the surface.
+    """
+    from scipy.spatial import cKDTree
+
+    n_uniform = len(points) // 2
+    in_cube = np.all((points >= 0.0) & (points <= 1.0), axis=1)
+    counts = cKDTree(surface).query_ball_point(points, r=JITTER, p=np.inf, return_length=True, workers=cpu_workers())
+    near_density = counts / (len(surface) * (2 * JITTER) ** 3)
+    density = (n_uniform * in_cube + (len(points) - n_uniform) * near_density) / len(points)
+    return 1.0 / density
+
+
 def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of |p - g| / (|g| + 0.01) over the batch."""
     return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
@@ -105,8 +128,10 @@ class PooledSDF(ABC):
         self.refresh_every = refresh_every
         self.rng = np.random.default_rng(seed)
         self._draw_pool()
-        quick = iou_points(self.pool_points[0].numpy().astype(np.float64), QUICK_EVAL_POINTS, np.random.default_rng(seed + 1))
+        surface = self.pool_points[0].numpy().astype(np.float64)
+        quick = iou_points(surface, QUICK_EVAL_POINTS, np.random.default_rng(seed + 1))
         self.quick_points, self.quick_sdf = quick, self.signed_distance(quick)
+        self.quick_weights = iou_point_weights(quick, surface)
 
     @abstractmethod
     def surface_samples(self, n: int, seed: int) -> np.ndarray:
@@ -157,8 +182,8 @@ class PooledSDF(ABC):
             self._draw_pool()
 
     def evaluate(self, field: torch.nn.Module) -> dict:
-        """Quick sign IoU against :meth:`signed_distance` on 2**14 uniform + near-surface points."""
-        return {self.quick_metric: sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf)}
+        """Quick volume IoU against :meth:`signed_distance` on 2**14 uniform + near-surface points."""
+        return {self.quick_metric: sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf, self.quick_weights)}
 
     # --- initialisation -------------------------------------------------------
     def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
