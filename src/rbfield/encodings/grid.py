@@ -256,9 +256,9 @@ def grid_lookup(
     in one sweep over the points and the table gradient in one sweep per
     level. Otherwise (other dimensions; points that need gradients, e.g. a
     user's own normal or eikonal terms; other devices; no Numba) PyTorch
-    works corner by corner on contiguous
-    (P, levels) tensors, computes only the index scheme each run of levels uses,
-    and gathers with ``index_select``, whose backward is a plain ``index_add_``.
+    works corner by corner on contiguous (P, levels) tensors, computes only
+    the index scheme each run of levels uses, and gathers with
+    ``index_select``, whose backward is a plain ``index_add_``.
     """
     if not fast_paths_enabled():
         return grid_lookup_reference(x, table, resolutions, offsets, table_sizes, hashed)
