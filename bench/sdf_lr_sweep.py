@@ -42,7 +42,7 @@ def main() -> None:
         field.learning_rates = {"encoding": lr, "decoder": lr}
         field.initialize(signal)
         result = fit(field, signal, TrainConfig(steps=args.steps, eval_every=args.eval_every, progress=False))
-        print("  quick IoU by step:", " ".join(f"{h['step']}:{h['iou']:.4f}" for h in result.history), flush=True)
+        print("  quick inside IoU by step:", " ".join(f"{h['step']}:{h['iou_inside']:.4f}" for h in result.history), flush=True)
         started = time.perf_counter()
         vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), args.res)
         m = reference.score(field, vertices, faces)

@@ -21,7 +21,7 @@ from rbfield.sdf_runs import Reference, load_normalised
 from rbfield.signals.sdf import MeshSDF
 from rbfield.train import TrainConfig, initialize_and_fit
 
-REPORTED = ("iou", "iou_uniform", "iou_near", "chamfer_l1", "nae_deg", "fscore")
+REPORTED = ("iou", "iou_inside", "iou_uniform", "iou_near", "chamfer_l1", "nae_deg", "fscore")
 
 
 def fit_and_score(path: str, learn_phase: bool, steps: int, params: str, resolution: int) -> dict:

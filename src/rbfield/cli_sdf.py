@@ -61,7 +61,7 @@ def cmd_fit_sdf(args) -> int:
     except KeyboardInterrupt:
         report_interrupt(out)
         return 130
-    print(f"{r['field']}: IoU {_fmt(r['iou'], 4)}, Chamfer-L1 {_fmt(r['chamfer_l1'], 5)}, NAE {_fmt(r['nae_deg'], 2)} deg, "
+    print(f"{r['field']}: IoU {_fmt(r['iou'], 4)} (insides {_fmt(r['iou_inside'], 4)}), Chamfer-L1 {_fmt(r['chamfer_l1'], 5)}, NAE {_fmt(r['nae_deg'], 2)} deg, "
           f"F-score {_fmt(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
     print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
     return 0
