@@ -40,9 +40,9 @@ def test_fit_writes_a_complete_run(elephant_run):
 
 def test_fit_passes_an_iou_threshold(elephant_run):
     metrics = json.loads((elephant_run / "metrics.json").read_text())
-    # This 60k, 500-step fit measured IoU 0.9925 (outsides), 0.788 (insides), a
-    # point-count IoU of 0.913 and Chamfer-L1 0.009-0.012 (the thin legs and trunk
-    # are still coarse); a sign or scale bug gives far worse.
+    # This 60k, 500-step fit measured IoU 0.990 (outsides), 0.724 (insides), a
+    # point-count IoU of 0.936 and Chamfer-L1 0.0075 (the thin legs and trunk are
+    # still coarse); a sign or scale bug gives far worse.
     assert metrics["iou"] > 0.985
     assert metrics["iou_inside"] > 0.7
     assert metrics["iou_pooled"] > 0.9
