@@ -151,7 +151,7 @@ def fit_sdf(
     Returns:
         The metrics written to ``metrics.json``.
     """
-    train = train or TrainConfig(steps=1000)
+    train = train or TrainConfig(steps=3000)
     check_resolution(mesh_resolution)
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
