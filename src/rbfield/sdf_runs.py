@@ -41,7 +41,7 @@ IOU_POINTS = 2**18
 METRIC_SETTINGS = {
     "units": "unit-cube domain units: the input is scaled so its bounding box's longest side is 0.9",
     "surface_samples": f"{SURFACE_SAMPLES} points per surface, uniform by area, face normals",
-    "iou": f"volume IoU of the outsides, |outside both| / |outside either| (sdf >= 0), of the field and the "
+    "iou": "volume IoU of the outsides, |outside both| / |outside either| (sdf >= 0), of the field and the "
     "reference SDF (generalised winding numbers) over the domain [0,1]^3: the convention of NeuRBF's released "
     "evaluation, so comparable with its published IoUs (0.9995). The outside fills most of the domain, so this is "
     "lenient; iou_inside is the strict measure. Our domain is tighter around the shape than NeuRBF's [-1,1]^3 "
