@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=20_000, help="points sampled from each mesh")
     parser.add_argument("--field", default="neurbf")
     parser.add_argument("--params", default="500k")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000, as the CLI)")
     parser.add_argument("--res", type=int, default=256, help="marching-cubes resolution")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-point-cloud")
