@@ -46,14 +46,14 @@ METRIC_SETTINGS = {
     "evaluation, so comparable with its published IoUs (0.9995). The outside fills most of the domain, so this is "
     "lenient; iou_inside is the strict measure. Our domain is tighter around the shape than NeuRBF's [-1,1]^3 "
     "(longest side 0.9 of 1 here; bounding sphere of radius 0.99 of 1 there), so this value is, if anything, "
-    "lower than NeuRBF's code would give. Estimated as iou_inside is",
+    "lower than NeuRBF's code would give. Estimated from the same weighted points as iou_inside",
     "iou_inside": f"volume IoU of the insides, |inside both| / |inside either| (sdf < 0), in [0,1]^3, from the "
     f"signs at {IOU_POINTS} points: half uniform in [0,1]^3, half reference-surface samples jittered uniformly by "
     "+-0.01 per axis. Each point counts with weight 1 / (its sampling density), so the near half resolves the thin "
     "region where the signs differ and the estimate does not depend on the mix of the halves (multiple importance "
     "sampling, balance heuristic). Thin shapes hold little volume, so the same surface error costs them more",
-    "iou_pooled": "the same points counted without weights and insides (rbfield's headline iou until 2026-11-24); "
-    "its value depends on the 50:50 mix, and the near half dominates it",
+    "iou_pooled": "the insides' IoU over the same points counted without weights (rbfield's headline iou until "
+    "2026-11-24); its value depends on the 50:50 mix, and the near half dominates it",
     "iou_uniform": "point-count IoU of the insides on the uniform half alone: an unweighted estimate of iou_inside",
     "iou_near": "point-count IoU of the insides on the near half alone. Very sensitive: a surface offset of 1e-3 "
     "flips the sign of roughly 5% of the near points",

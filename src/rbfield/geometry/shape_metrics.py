@@ -16,11 +16,12 @@ directions). Then:
 * ``fscore`` at tau = 2 P R / (P + R), P the fraction of A within tau of B
   and R the fraction of B within tau of A.
 
-``iou`` compares signs of two SDFs at the same query points:
+``sign_iou`` compares signs of two SDFs at the same query points:
 |inside both| / |inside either|, as point counts or, given each point's
-volume weight, as volumes. NeuRBF's released evaluation instead takes the
-regions where sdf >= 0 (the outsides) on a regular grid of its domain;
-``sign_iou(..., inside=False)`` gives that variant.
+volume weight, as volumes. NeuRBF's released evaluation takes the regions
+where sdf >= 0 (the outsides) at uniform samples of its domain;
+``sign_iou(..., inside=False)`` gives that variant, which rbfield reports as
+``iou`` (the insides' IoU as ``iou_inside``).
 """
 
 from __future__ import annotations
