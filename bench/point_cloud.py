@@ -25,7 +25,7 @@ import torch
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, load_shape
 from rbfield.io import atomic_write_bytes
-from rbfield.sdf_runs import evaluate_checkpoint, fit_sdf
+from rbfield.sdf_runs import DEFAULT_STEPS, evaluate_checkpoint, fit_sdf
 from rbfield.train import TrainConfig
 
 MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=20_000, help="points sampled from each mesh")
     parser.add_argument("--field", default="neurbf")
     parser.add_argument("--params", default="500k")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000, as the CLI)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS}, as the CLI)")
     parser.add_argument("--res", type=int, default=256, help="marching-cubes resolution")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-point-cloud")

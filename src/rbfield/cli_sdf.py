@@ -9,10 +9,9 @@ from pathlib import Path
 
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+from rbfield.sdf_runs import DEFAULT_STEPS
 
-#: 3000 steps: at 1000, neurbf's normal error on the elephant scan was still 6.1 deg
-#: (BENCHMARKS.md, "Shapes"); 3000 take about 1.5 min on 2 cores.
-DEFAULT_PARAMS, DEFAULT_STEPS, DEFAULT_RES = "500k", 3000, 512
+DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
 
 
 def _train_config(args):
