@@ -7,7 +7,7 @@ against the scan itself (``rbfield eval sdf RUN --against SCAN``: Chamfer-L1,
 NAE, F-score, IoU). Clouds given as .xyz (e.g. kitten.xyz, which has no mesh)
 are fitted as they are and scored against their own points and normals.
 
-    python bench/point_cloud.py --shapes bunny00.off,fandisk.off,kitten.xyz --steps 1500 --threads 2
+    python bench/point_cloud.py --shapes bunny00.off,fandisk.off,kitten.xyz --threads 2
 
 Prints a markdown table and writes it to OUT/point_cloud.md.
 """

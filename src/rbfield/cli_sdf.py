@@ -10,6 +10,7 @@ from pathlib import Path
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.sdf_runs import DEFAULT_STEPS
+from rbfield.signals.sdf import DEFAULT_BATCH
 
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
 
@@ -24,7 +25,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     budget.add_argument("--steps", type=int, help=f"training steps (default {DEFAULT_STEPS})")
     budget.add_argument("--time", type=float, help="training time budget in seconds, instead of --steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--batch", type=int, default=2**14, help="points per step (default 2^14)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"points per step (default {DEFAULT_BATCH})")
     parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between quick IoU checks (default 250)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

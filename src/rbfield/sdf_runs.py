@@ -30,13 +30,14 @@ from rbfield.geometry.preview import save_preview
 from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou, surface_metrics
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
-from rbfield.signals.sdf import MeshSDF, PointCloudSDF, evaluate_sdf, iou_point_weights, iou_points, winding_sdf
+from rbfield.signals.sdf import DEFAULT_BATCH, MeshSDF, PointCloudSDF, evaluate_sdf, iou_point_weights, iou_points, winding_sdf
 from rbfield.train import TrainConfig, initialize_and_fit
 
-#: Training steps of a fit unless told otherwise. At 1000, neurbf's normal error
-#: on the elephant scan was still 6.1 deg (BENCHMARKS.md, "Shapes"); 3000 take
-#: about 1.5 min on 2 cores.
-DEFAULT_STEPS = 3000
+#: Training steps of a fit unless told otherwise, of DEFAULT_BATCH points each.
+#: On the Stanford dragon, neurbf's normal error was 6.27 deg after 3,000 steps
+#: of 2**14 points and 5.93-5.99 after 12,000 of 2**12 (BENCHMARKS.md, "Shapes");
+#: 12,000 steps take about 2 min on 2 cores.
+DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score.
 SURFACE_SAMPLES = 200_000
 #: Query points for IoU (half uniform, half near the surface).
@@ -145,7 +146,7 @@ def fit_sdf(
     params: int | str = "500k",
     train: TrainConfig | None = None,
     mesh_resolution: int = 512,
-    batch: int = 2**14,
+    batch: int = DEFAULT_BATCH,
     resume: bool = False,
     log=print,
     min_piece_share: float = MIN_PIECE_SHARE,
@@ -262,7 +263,7 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
 
 
 def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
-                train: TrainConfig, mesh_resolution: int = 512, batch: int = 2**14, log=print,
+                train: TrainConfig, mesh_resolution: int = 512, batch: int = DEFAULT_BATCH, log=print,
                 min_piece_share: float = MIN_PIECE_SHARE) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)

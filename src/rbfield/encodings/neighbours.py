@@ -34,7 +34,7 @@ GRID_MAX_CANDIDATES = 2560
 #: Points answered by the tree before a candidate grid is built. A build takes
 #: about as long as tree queries of 2**22 points (3 s for 7,700 centres in
 #: 3-D on 2 threads); waiting for 2**20 spares one-off and lightly used
-#: indexes that cost, and an SDF fit of 2**14 points a step builds at step 64.
+#: indexes that cost, and an SDF fit of 2**12 points a step builds at step 256.
 GRID_AFTER_POINTS = 2**20
 #: Neighbours asked of the tree per build query (voxels x list length).
 _GRID_BUILD_ENTRIES = 2**15 * GRID_FIRST_CANDIDATES

@@ -29,8 +29,10 @@ from rbfield.geometry.shapes_io import Mesh, PointCloud
 from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
-#: Points per training step (NeuRBF uses 2**18 on a GPU; CPU default is smaller).
-DEFAULT_BATCH = 2**14
+#: Points per training step. NeuRBF uses 2**18 on a GPU. On a CPU the fit is
+#: limited by its number of steps more than by points per step: at equal time,
+#: 12,000 steps of 2**12 beat 3,000 of 2**14 (BENCHMARKS.md, "Shapes").
+DEFAULT_BATCH = 2**12
 #: Sampling ratio surface : jittered : uniform.
 SAMPLE_RATIO = (4, 3, 1)
 #: Jitter of near-surface samples, uniform per axis in [-JITTER, JITTER].
