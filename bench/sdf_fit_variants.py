@@ -6,7 +6,7 @@ Evidence for the SDF training defaults (``sdf_runs.DEFAULT_STEPS``,
 A variant is a JSON object with any of:
 
 * ``steps``, ``batch``, ``seed``: as the CLI's ``--steps``, ``--batch``, ``--seed``;
-* ``final_lr_fraction``: the cosine schedule's end (default 0.01);
+* ``final_lr_fraction``: the cosine schedule's end (``TrainConfig``'s default otherwise);
 * ``rbf_spacing``: the smallest RBF scale of the k-means init
   (``signals.sdf.RBF_SPACING``);
 * ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples).
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import rbfield.signals.sdf as sdf_signal
 from rbfield.fields import NEURBF_SETTINGS
-from rbfield.sdf_runs import DEFAULT_STEPS, fit_sdf
+from rbfield.sdf_runs import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
 VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "preset"}
@@ -42,8 +42,8 @@ def run_variant(path: str, out: Path, variant: dict, params: str, resolution: in
     NEURBF_SETTINGS["sdf"] = {**preset, **overrides}
     sdf_signal.RBF_SPACING = variant.get("rbf_spacing", spacing)
     try:
-        train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), seed=variant.get("seed", 0),
-                            final_lr_fraction=variant.get("final_lr_fraction", 0.01), progress=False)
+        schedule = {key: variant[key] for key in ("seed", "final_lr_fraction") if key in variant}
+        train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
         return fit_sdf(path, out, "neurbf", params, train, resolution,
                        variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None)
     finally:
@@ -60,9 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     for index, (name, variant) in enumerate(json.loads(args.variants).items()):
         r = run_variant(args.path, Path(args.out) / str(index), variant, args.params, args.res)
-        print(f"{name}: iou {r['iou']:.5f} iou_inside {r['iou_inside']:.5f} NAE {r['nae_deg']:.2f} deg "
-              f"Chamfer-L1 {r['chamfer_l1']:.5f} | {r['steps']} steps of {r['batch']} in {r['seconds']:.0f} s",
-              flush=True)
+        print(f"{name}: iou {format_metric(r['iou'], 5)} iou_inside {format_metric(r['iou_inside'], 5)} "
+              f"NAE {format_metric(r['nae_deg'], 2)} deg Chamfer-L1 {format_metric(r['chamfer_l1'], 5)} | "
+              f"{r['steps']} steps of {r['batch']} in {r['seconds']:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
-from rbfield.sdf_runs import DEFAULT_STEPS
+from rbfield.sdf_runs import DEFAULT_STEPS, format_metric
 from rbfield.signals.sdf import DEFAULT_BATCH
 
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
@@ -49,10 +49,6 @@ def _add_piece_argument(parser: argparse.ArgumentParser) -> None:
                         f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
 
 
-def _fmt(value, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def cmd_fit_sdf(args) -> int:
     from rbfield.sdf_runs import fit_sdf
 
@@ -63,8 +59,8 @@ def cmd_fit_sdf(args) -> int:
     except KeyboardInterrupt:
         report_interrupt(out)
         return 130
-    print(f"{r['field']}: IoU {_fmt(r['iou'], 4)} (insides {_fmt(r['iou_inside'], 4)}), Chamfer-L1 {_fmt(r['chamfer_l1'], 5)}, NAE {_fmt(r['nae_deg'], 2)} deg, "
-          f"F-score {_fmt(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
+    print(f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
+          f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
     print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
     return 0
 

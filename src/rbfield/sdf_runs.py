@@ -271,7 +271,7 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
     for name in field_names:
         reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log,
                                min_piece_share=min_piece_share))
-        log(f"{name}: IoU {_fmt(reports[-1]['iou'], 4)} (insides {_fmt(reports[-1]['iou_inside'], 4)}), NAE {_fmt(reports[-1]['nae_deg'], 2)} deg "
+        log(f"{name}: IoU {format_metric(reports[-1]['iou'], 4)} (insides {format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s")
     rows = [
         "| field | IoU | IoU insides | Chamfer L1 | NAE (deg) | F-score | trainable params | total params | steps | seconds |",
@@ -279,8 +279,8 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
     ]
     for r in reports:
         rows.append(
-            f"| {r['field']} | {_fmt(r['iou'], 4)} | {_fmt(r['iou_inside'], 4)} | {_fmt(r['chamfer_l1'], 5)} | {_fmt(r['nae_deg'], 2)} | "
-            f"{_fmt(r['fscore'], 4)} | {r['trainable_params']:,} | {r['total_params']:,} | {r['steps']} | "
+            f"| {r['field']} | {format_metric(r['iou'], 4)} | {format_metric(r['iou_inside'], 4)} | {format_metric(r['chamfer_l1'], 5)} | {format_metric(r['nae_deg'], 2)} | "
+            f"{format_metric(r['fscore'], 4)} | {r['trainable_params']:,} | {r['total_params']:,} | {r['steps']} | "
             f"{r['seconds']:.1f} |"
         )
     summary = [{k: v for k, v in r.items() if k not in ("history", "metric_settings")} for r in reports]
@@ -290,5 +290,6 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
     return reports
 
 
-def _fmt(value, digits: int) -> str:
+def format_metric(value, digits: int) -> str:
+    """A metric with `digits` decimals, or "n/a" where it is None (e.g. no mesh)."""
     return "n/a" if value is None else f"{value:.{digits}f}"
