@@ -30,8 +30,9 @@ from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
 #: Points per training step. NeuRBF uses 2**18 on a GPU. On a CPU the fit is
-#: limited by its number of steps more than by points per step: at equal time,
-#: 12,000 steps of 2**12 beat 3,000 of 2**14 (BENCHMARKS.md, "Shapes").
+#: limited by its number of steps more than by points per step: 12,000 steps of
+#: 2**12 (127 s on the dragon) beat 3,000 of 2**14 (85 s) and of 2**15 (241 s)
+#: (BENCHMARKS.md, "Shapes").
 DEFAULT_BATCH = 2**12
 #: Sampling ratio surface : jittered : uniform.
 SAMPLE_RATIO = (4, 3, 1)
