@@ -1,0 +1,59 @@
+"""The losses of an SDF fit against exact values on an analytic sphere."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from rbfield.signals.sdf import SPURIOUS_DISTANCE, SPURIOUS_SHARPNESS, mape, point_cloud_terms
+
+CENTRE, RADIUS = torch.tensor([0.5, 0.5, 0.5]), 0.3
+
+
+class ScaledSphere(torch.nn.Module):
+    """f(x) = scale * (|x - centre| - radius): an exact SDF when scale = 1."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.scale * ((x - CENTRE).norm(dim=1) - RADIUS))[:, None]
+
+
+def _sphere_points(n: int, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points at ``radius`` from the centre, and the outward unit directions."""
+    directions = torch.nn.functional.normalize(torch.randn(n, 3, generator=torch.Generator().manual_seed(0)), dim=1)
+    return CENTRE + radius * directions, directions
+
+
+def test_mape_is_relative_to_the_target():
+    prediction, target = torch.tensor([0.02, 0.0]), torch.tensor([0.01, 0.0])
+    # |0.02 - 0.01| / (0.01 + 0.01) = 0.5 and 0 / 0.01 = 0.
+    assert torch.isclose(mape(prediction, target), torch.tensor(0.25))
+
+
+def test_point_cloud_terms_vanish_on_an_exact_sdf():
+    points, normals = _sphere_points(64, RADIUS)
+    off, _ = _sphere_points(64, RADIUS + 0.1)
+    terms = point_cloud_terms(ScaledSphere(1.0), points, normals, off, torch.full((64,), 0.1))
+    assert terms["normal"].abs() < 1e-6 and terms["eikonal"].abs() < 1e-6
+    # Every off point is 0.1 from the surface: exp(-SHARPNESS * 0.1) each.
+    assert math.isclose(terms["spurious"].item(), math.exp(-SPURIOUS_SHARPNESS * 0.1), rel_tol=1e-4)
+
+
+def test_point_cloud_terms_exact_values_and_parameter_gradients():
+    points, normals = _sphere_points(64, RADIUS)
+    off, _ = _sphere_points(64, RADIUS + 0.1)
+    targets = torch.cat([torch.full((32,), 0.1), torch.full((32,), SPURIOUS_DISTANCE / 2)])
+    sphere = ScaledSphere(2.0)
+    terms = point_cloud_terms(sphere, points, -normals, off, targets)
+    # Gradients point against the given normals (cos = -1) and have length 2.
+    assert math.isclose(terms["normal"].item(), 2.0, rel_tol=1e-5)
+    assert math.isclose(terms["eikonal"].item(), 1.0, rel_tol=1e-5)
+    # Only the 32 points with |target| >= SPURIOUS_DISTANCE count; there f = 2 * 0.1.
+    assert math.isclose(terms["spurious"].item(), math.exp(-SPURIOUS_SHARPNESS * 0.2), rel_tol=1e-4)
+    # The eikonal term (scale - 1)^2 differentiates through the field's gradient: d/dscale = 2.
+    (scale_gradient,) = torch.autograd.grad(terms["eikonal"], sphere.scale)
+    assert math.isclose(scale_gradient.item(), 2.0, rel_tol=1e-5)
