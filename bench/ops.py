@@ -129,7 +129,7 @@ def neighbour_case(n_points: int, k: int):
     field = build_field("neurbf", signal.spec(), "500k")
     field.initialize(signal)
     centres = field.rbf_encodings()[0].centres.detach()
-    points = signal.batch(0, torch.Generator().manual_seed(0))[0]
+    points = signal.batch(0, torch.Generator().manual_seed(0))[0].points
     grid_index, tree_index = NeighbourIndex(centres, grid_after_points=0), NeighbourIndex(centres, grid_after_points=2**62)
     return (lambda: grid_index.query(points, k)), (lambda: tree_index.query(points, k))
 

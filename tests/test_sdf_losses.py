@@ -1,4 +1,5 @@
-"""The losses of an SDF fit against exact values on an analytic sphere."""
+"""The losses of an SDF fit: exact values on an analytic sphere, and the
+oriented samples of a real scan."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import math
 
 import torch
 
-from rbfield.signals.sdf import SPURIOUS_DISTANCE, SPURIOUS_SHARPNESS, mape, point_cloud_terms
+from rbfield.sdf_runs import load_normalised
+from rbfield.signals.sdf import (
+    GRADIENT_POINTS,
+    MESH_NORMAL_WEIGHT,
+    SPURIOUS_DISTANCE,
+    SPURIOUS_SHARPNESS,
+    MeshSDF,
+    OrientedBatch,
+    gradient_terms,
+    mape,
+    winding_sdf,
+)
 
 CENTRE, RADIUS = torch.tensor([0.5, 0.5, 0.5]), 0.3
 
@@ -34,21 +46,21 @@ def test_mape_is_relative_to_the_target():
     assert torch.isclose(mape(prediction, target), torch.tensor(0.25))
 
 
-def test_point_cloud_terms_vanish_on_an_exact_sdf():
+def test_gradient_terms_vanish_on_an_exact_sdf():
     points, normals = _sphere_points(64, RADIUS)
     off, _ = _sphere_points(64, RADIUS + 0.1)
-    terms = point_cloud_terms(ScaledSphere(1.0), points, normals, off, torch.full((64,), 0.1))
+    terms = gradient_terms(ScaledSphere(1.0), points, normals, off, torch.full((64,), 0.1))
     assert terms["normal"].abs() < 1e-6 and terms["eikonal"].abs() < 1e-6
     # Every off point is 0.1 from the surface: exp(-SHARPNESS * 0.1) each.
     assert math.isclose(terms["spurious"].item(), math.exp(-SPURIOUS_SHARPNESS * 0.1), rel_tol=1e-4)
 
 
-def test_point_cloud_terms_exact_values_and_parameter_gradients():
+def test_gradient_terms_exact_values_and_parameter_gradients():
     points, normals = _sphere_points(64, RADIUS)
     off, _ = _sphere_points(64, RADIUS + 0.1)
     targets = torch.cat([torch.full((32,), 0.1), torch.full((32,), SPURIOUS_DISTANCE / 2)])
     sphere = ScaledSphere(2.0)
-    terms = point_cloud_terms(sphere, points, -normals, off, targets)
+    terms = gradient_terms(sphere, points, -normals, off, targets)
     # Gradients point against the given normals (cos = -1) and have length 2.
     assert math.isclose(terms["normal"].item(), 2.0, rel_tol=1e-5)
     assert math.isclose(terms["eikonal"].item(), 1.0, rel_tol=1e-5)
@@ -57,3 +69,26 @@ def test_point_cloud_terms_exact_values_and_parameter_gradients():
     # The eikonal term (scale - 1)^2 differentiates through the field's gradient: d/dscale = 2.
     (scale_gradient,) = torch.autograd.grad(terms["eikonal"], sphere.scale)
     assert math.isclose(scale_gradient.item(), 2.0, rel_tol=1e-5)
+
+
+def test_mesh_batches_carry_outward_face_normals():
+    """On the bunny scan, each oriented point's normal points out: the scan's own
+    signed distance is positive a little along it and negative a little against it."""
+    mesh, _ = load_normalised("../shared/data/meshes/bunny00.off")
+    signal = MeshSDF(mesh, batch_size=256, pool_size=2**12)
+    inputs, targets = signal.batch(0, torch.Generator().manual_seed(0))
+    assert inputs.points.shape == (256, 3) and targets.shape == (256, 1)
+    assert inputs.oriented_points.shape == inputs.oriented_normals.shape == (GRADIENT_POINTS, 3)
+    assert torch.allclose(inputs.oriented_normals.norm(dim=1), torch.ones(GRADIENT_POINTS), atol=1e-5)
+    points, normals = inputs.oriented_points.double().numpy(), inputs.oriented_normals.double().numpy()
+    outside, inside = winding_sdf(mesh, points + 1e-3 * normals), winding_sdf(mesh, points - 1e-3 * normals)
+    assert (outside > 0).mean() > 0.95 and (inside < 0).mean() > 0.95
+
+
+def test_mesh_loss_adds_the_normal_term_to_mape():
+    """A MeshSDF's loss is MAPE plus MESH_NORMAL_WEIGHT * (1 - cos): exactly 2 for
+    the sphere field against flipped normals at zero-distance targets on it."""
+    points, normals = _sphere_points(64, RADIUS)
+    loss = MeshSDF.training_loss(MeshSDF.__new__(MeshSDF), ScaledSphere(1.0),
+                                 OrientedBatch(points, points, -normals), torch.zeros(64, 1))
+    assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-4)

@@ -8,13 +8,14 @@ distances are in unit-cube units. Signs: negative inside.
   (point-cloud-utils), so open scans work. Training points come from a pool
   of surface : surface jittered by +-0.01 per axis : uniform = 4 : 3 : 1
   (NeuRBF), redrawn every ``refresh_every`` steps. Loss: MAPE
-  ``|p - g| / (|g| + 0.01)``.
+  ``|p - g| / (|g| + 0.01)``, plus 1 - cos between the field's gradient and
+  the face normal at GRADIENT_POINTS surface samples per step.
 * :class:`PointCloudSDF` -- no distances are known; the oriented points are
   read as surfels (:mod:`rbfield.geometry.surfel_distance`), whose signed
   distance gives the targets. The pool takes the input points as its surface
   part (target 0) and jitters them for the near part. The loss is MAPE, as
   for a mesh, plus three terms on the field's gradient
-  (:func:`point_cloud_terms`): gradients equal to the normals at the input
+  (:func:`gradient_terms`): gradients equal to the normals at the input
   points, an eikonal term, and a penalty on values near zero away from the
   surface.
 """
@@ -50,11 +51,16 @@ RBF_SPACING = 0.01
 QUICK_EVAL_POINTS = 2**14
 #: Query points per field call when evaluating without gradients.
 EVAL_CHUNK = 2**16
-#: Input points per step (with as many off-surface pool points) that carry a
-#: point-cloud fit's gradient terms. They cost a double backward through the
-#: field's slower differentiable path, mostly a fixed overhead per step: with
-#: 128, a fit takes about twice as long (bunny cloud: 240 s against 116 s).
+#: Surface points per step (for a point cloud, with as many off-surface pool
+#: points) that carry the gradient terms. They cost a double backward through
+#: the field's slower differentiable path, mostly a fixed overhead per step:
+#: a point-cloud fit takes about twice as long (bunny cloud: 240 s against
+#: 116 s), a mesh fit about 1.6 times (dragon: 218 s against 133 s).
 GRADIENT_POINTS = 128
+#: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
+#: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
+#: weights 0.1 / 1 / 5 (BENCHMARKS.md, "Shapes").
+MESH_NORMAL_WEIGHT = 1.0
 #: Weights of a point-cloud fit's gradient terms beside MAPE (weight 1).
 NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT = 0.1, 0.05, 0.1
 #: The spurious-zero penalty is exp(-SPURIOUS_SHARPNESS |f|) (1/domain units),
@@ -121,23 +127,23 @@ def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
 
 
-def point_cloud_terms(
+def gradient_terms(
     field: torch.nn.Module,
     surface_points: torch.Tensor,
     surface_normals: torch.Tensor,
     off_points: torch.Tensor,
     off_targets: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
-    """The gradient terms of a fit to an oriented point cloud (as in SIREN, Sitzmann
-    et al. 2020), differentiable with respect to the field's parameters.
+    """Terms on the field's gradient (as in SIREN, Sitzmann et al. 2020),
+    differentiable with respect to the field's parameters.
 
     Args:
-        surface_points, surface_normals: (G, 3) input points and unit normals.
-        off_points: (H, 3) points off the surface; off_targets: (H,) their
-            signed distances (domain units).
+        surface_points, surface_normals: (G, 3) surface points and unit normals.
+        off_points: (H, 3) points off the surface (H may be 0); off_targets:
+            (H,) their signed distances (domain units).
 
     Returns:
-        scalars ``normal`` (mean 1 - cos(grad f, n) at the input points),
+        scalars ``normal`` (mean 1 - cos(grad f, n) at the surface points),
         ``eikonal`` (mean (|grad f| - 1)^2 at all G + H points) and
         ``spurious`` (mean exp(-SPURIOUS_SHARPNESS |f|) at the off points whose
         |target| >= SPURIOUS_DISTANCE; 0 if there are none).
@@ -157,11 +163,22 @@ def point_cloud_terms(
     }
 
 
+class OrientedBatch(NamedTuple):
+    """One step's inputs for an SDF fit."""
+
+    #: (B, 3) pool points, surface : jittered : uniform = 4 : 3 : 1, in that order.
+    points: torch.Tensor
+    #: (GRADIENT_POINTS, 3) surface points and their unit normals, for the gradient terms.
+    oriented_points: torch.Tensor
+    oriented_normals: torch.Tensor
+
+
 class PooledSDF(ABC):
     """An SDF signal trained on a pool of points with known (or estimated)
     signed distances, for :func:`rbfield.fit`. Subclasses say how to sample the
-    surface (:meth:`surface_samples`) and what the signed distance is
-    (:meth:`signed_distance`).
+    surface (:meth:`surface_samples`), what the signed distance is
+    (:meth:`signed_distance`) and how the loss weighs :func:`gradient_terms`
+    beside MAPE (the class attributes below).
 
     Args:
         name: shown in reports.
@@ -174,6 +191,10 @@ class PooledSDF(ABC):
     #: Name of the quick in-training metric: the insides' volume IoU against
     #: signed_distance (the strict one; the outsides' IoU saturates early).
     quick_metric = "iou_inside"
+    #: Weights of :func:`gradient_terms` beside MAPE (weight 1).
+    normal_weight = eikonal_weight = spurious_weight = 0.0
+    #: Off-surface points per step (the batch's last ones) in the gradient terms.
+    off_gradient_points = 0
 
     def __init__(self, name: str, batch_size: int, pool_size: int, refresh_every: int, seed: int):
         self.name = name
@@ -188,8 +209,8 @@ class PooledSDF(ABC):
         self.quick_weights = iou_point_weights(quick, surface)
 
     @abstractmethod
-    def surface_samples(self, n: int, seed: int) -> np.ndarray:
-        """(n, 3) points on the surface."""
+    def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 3) points on the surface and their (n, 3) outward unit normals."""
 
     @abstractmethod
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
@@ -202,11 +223,12 @@ class PooledSDF(ABC):
         """Redraw the pool: surface, jittered and uniform points with their SDF."""
         total = sum(SAMPLE_RATIO)
         n_surface, n_near, n_uniform = (self.pool_size * r // total for r in SAMPLE_RATIO)
-        surface = self.surface_samples(n_surface + n_near, int(self.rng.integers(2**31)))
+        surface, normals = self.surface_samples(n_surface + n_near, int(self.rng.integers(2**31)))
         near = surface[n_surface:] + self.rng.uniform(-JITTER, JITTER, size=(n_near, 3))
         uniform = self.rng.random((n_uniform, 3))
         off_sdf = self.signed_distance(np.concatenate([near, uniform]))
         self.pool_points = [torch.from_numpy(p.astype(np.float32)) for p in (surface[:n_surface], near, uniform)]
+        self.pool_normals = torch.from_numpy(normals[:n_surface].astype(np.float32))
         self.pool_sdf = [
             torch.zeros(n_surface, 1),
             torch.from_numpy(off_sdf[:n_near, None].astype(np.float32)),
@@ -214,19 +236,35 @@ class PooledSDF(ABC):
         ]
 
     # --- what the trainer calls -------------------------------------------------
-    def batch(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(points (B, 3), sdf (B, 1)) drawn 4 : 3 : 1 from the pool."""
+    def oriented_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the gradient terms' surface points are drawn from: (S, 3) points
+        and (S, 3) unit normals. Here the pool's surface part."""
+        return self.pool_points[0], self.pool_normals
+
+    def batch(self, step: int, generator: torch.Generator) -> tuple[OrientedBatch, torch.Tensor]:
+        """(an :class:`OrientedBatch`, pool targets (B, 1)); the pool points are
+        drawn 4 : 3 : 1, the GRADIENT_POINTS oriented ones uniformly from
+        :meth:`oriented_points`."""
         total = sum(SAMPLE_RATIO)
         points, targets = [], []
         for ratio, pool, sdf in zip(SAMPLE_RATIO, self.pool_points, self.pool_sdf):
             index = torch.randint(len(pool), (self.batch_size * ratio // total,), generator=generator)
             points.append(pool[index])
             targets.append(sdf[index])
-        return torch.cat(points), torch.cat(targets)
+        oriented, normals = self.oriented_points()
+        picks = torch.randint(len(oriented), (GRADIENT_POINTS,), generator=generator)
+        return OrientedBatch(torch.cat(points), oriented[picks], normals[picks]), torch.cat(targets)
 
-    def training_loss(self, field: torch.nn.Module, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """MAPE of the field against the pool's signed distances."""
-        return mape(field(points), targets)
+    def training_loss(self, field: torch.nn.Module, inputs: OrientedBatch, targets: torch.Tensor) -> torch.Tensor:
+        """MAPE on the pool points plus the weighted :func:`gradient_terms`."""
+        loss = mape(field(inputs.points), targets)
+        if not (self.normal_weight or self.eikonal_weight or self.spurious_weight):
+            return loss
+        n_off = min(self.off_gradient_points, len(inputs.points))
+        terms = gradient_terms(field, inputs.oriented_points, inputs.oriented_normals,
+                               inputs.points[len(inputs.points) - n_off:], targets[len(targets) - n_off:])
+        return (loss + self.normal_weight * terms["normal"] + self.eikonal_weight * terms["eikonal"]
+                + self.spurious_weight * terms["spurious"])
 
     def progress(self, loss: float) -> dict:
         return {}
@@ -249,41 +287,37 @@ class PooledSDF(ABC):
 
 class MeshSDF(PooledSDF):
     """A normalised mesh (inside [0, 1]^3) as an SDF signal: surface samples
-    uniform by area, signed distances by fast winding numbers. Other arguments
-    as :class:`PooledSDF`."""
+    uniform by area, signed distances by fast winding numbers. The loss adds
+    MESH_NORMAL_WEIGHT * (1 - cos) between the field's gradient and the face
+    normals at GRADIENT_POINTS surface samples per step. Other arguments as
+    :class:`PooledSDF`."""
+
+    normal_weight = MESH_NORMAL_WEIGHT
 
     def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
                  pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
         self.mesh = mesh
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
-    def surface_samples(self, n: int, seed: int) -> np.ndarray:
-        return sample_surface(self.mesh.vertices, self.mesh.faces, n, seed)[0]
+    def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return sample_surface(self.mesh.vertices, self.mesh.faces, n, seed)
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return winding_sdf(self.mesh, points)
-
-
-class OrientedBatch(NamedTuple):
-    """One step's inputs for a point-cloud fit."""
-
-    #: (B, 3) pool points, surface : jittered : uniform = 4 : 3 : 1, in that order.
-    points: torch.Tensor
-    #: (GRADIENT_POINTS, 3) input points and their unit normals, for the gradient terms.
-    oriented_points: torch.Tensor
-    oriented_normals: torch.Tensor
 
 
 class PointCloudSDF(PooledSDF):
     """A normalised oriented point cloud as an SDF signal: the input points are
     the surface samples (drawn with replacement) and signed distances are to
     their surfels (:class:`~rbfield.geometry.surfel_distance.SurfelDistance`).
-    The loss adds :func:`point_cloud_terms` to MAPE: on GRADIENT_POINTS input
+    The loss adds :func:`gradient_terms` to MAPE: on GRADIENT_POINTS input
     points per step and as many off-surface points from the end of the batch.
     The quick metric, ``iou_vs_normals``, is the sign IoU against the surfel
     distance. Other arguments as :class:`PooledSDF`."""
 
     quick_metric = "iou_vs_normals"
+    normal_weight, eikonal_weight, spurious_weight = NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT
+    off_gradient_points = GRADIENT_POINTS
 
     def __init__(self, cloud: PointCloud, name: str = "points", batch_size: int = DEFAULT_BATCH,
                  pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
@@ -293,23 +327,13 @@ class PointCloudSDF(PooledSDF):
         self.input_normals = torch.from_numpy(cloud.normals.astype(np.float32))
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
-    def batch(self, step: int, generator: torch.Generator) -> tuple[OrientedBatch, torch.Tensor]:
-        """(an :class:`OrientedBatch`, pool targets (B, 1))."""
-        points, targets = super().batch(step, generator)
-        picks = torch.randint(len(self.input_points), (GRADIENT_POINTS,), generator=generator)
-        return OrientedBatch(points, self.input_points[picks], self.input_normals[picks]), targets
+    def oriented_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input points and their normals, each as likely as any other."""
+        return self.input_points, self.input_normals
 
-    def training_loss(self, field: torch.nn.Module, inputs: OrientedBatch, targets: torch.Tensor) -> torch.Tensor:
-        """MAPE on the pool points plus the weighted :func:`point_cloud_terms`."""
-        n_off = min(GRADIENT_POINTS, len(inputs.points))
-        terms = point_cloud_terms(field, inputs.oriented_points, inputs.oriented_normals,
-                                  inputs.points[-n_off:], targets[-n_off:])
-        return (mape(field(inputs.points), targets) + NORMAL_WEIGHT * terms["normal"]
-                + EIKONAL_WEIGHT * terms["eikonal"] + SPURIOUS_WEIGHT * terms["spurious"])
-
-    def surface_samples(self, n: int, seed: int) -> np.ndarray:
+    def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         picks = np.random.default_rng(seed).integers(len(self.surfels.points), size=n)
-        return self.surfels.points[picks]
+        return self.surfels.points[picks], self.surfels.normals[picks]
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return self.surfels(points)
