@@ -4,9 +4,13 @@ oriented samples of a real scan."""
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
+import pytest
 import torch
 
+from rbfield.geometry.shapes_io import Mesh, ShapeWarning
 from rbfield.sdf_runs import load_normalised
 from rbfield.signals.sdf import (
     GRADIENT_POINTS,
@@ -71,11 +75,30 @@ def test_gradient_terms_exact_values_and_parameter_gradients():
     assert math.isclose(scale_gradient.item(), 2.0, rel_tol=1e-5)
 
 
-def test_mesh_batches_carry_outward_face_normals():
-    """On the bunny scan, each oriented point's normal points out: the scan's own
-    signed distance is positive a little along it and negative a little against it."""
-    mesh, _ = load_normalised("../shared/data/meshes/bunny00.off")
-    signal = MeshSDF(mesh, batch_size=256, pool_size=2**12)
+@pytest.mark.parametrize("winding", ["as given", "every face reversed", "one piece reversed"])
+def test_mesh_batches_carry_outward_face_normals(winding):
+    """On two copies of the bunny scan, each oriented point's normal points out: the
+    mesh's own signed distance is positive a little along it and negative a little
+    against it, also when the whole mesh, or one of its pieces, is wound inside out."""
+    bunny, _ = load_normalised("../shared/data/meshes/bunny00.off")
+    # Two half-size bunnies side by side: two pieces.
+    small = 0.5 * bunny.vertices
+    scan = Mesh(np.concatenate([small, small + [0.5, 0.0, 0.0]]),
+                np.concatenate([bunny.faces, bunny.faces + len(small)]))
+    second_piece = np.arange(len(scan.faces)) >= len(bunny.faces)
+    reversed_faces = {"as given": np.zeros_like(second_piece), "every face reversed": np.ones_like(second_piece),
+                      "one piece reversed": second_piece}[winding]
+    mesh = Mesh(scan.vertices, np.where(reversed_faces[:, None], scan.faces[:, ::-1], scan.faces))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        signal = MeshSDF(mesh, batch_size=256, pool_size=2**12)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ShapeWarning)]
+    if winding == "as given":
+        assert messages == []
+    else:
+        share = "100.0%" if winding == "every face reversed" else "50.0%"
+        assert messages == [f"mesh: {share} of the mesh's area is wound inside out; the fit turns it outward "
+                            "for its normal term (metrics compare with the faces as given)"]
     inputs, targets = signal.batch(0, torch.Generator().manual_seed(0))
     assert inputs.points.shape == (256, 3) and targets.shape == (256, 1)
     assert inputs.oriented_points.shape == inputs.oriented_normals.shape == (GRADIENT_POINTS, 3)

@@ -34,9 +34,10 @@ from rbfield.signals.sdf import DEFAULT_BATCH, MeshSDF, PointCloudSDF, evaluate_
 from rbfield.train import TrainConfig, initialize_and_fit
 
 #: Training steps of a fit unless told otherwise, of DEFAULT_BATCH points each.
-#: On the Stanford dragon, neurbf's normal error was 6.27 deg after 3,000 steps
-#: of 2**14 points and 5.93-6.01 (three seeds) after 12,000 of 2**12 (BENCHMARKS.md, "Shapes");
-#: 12,000 steps take about 2 min on 2 cores.
+#: On the Stanford dragon, without the mesh normal term, neurbf's normal error
+#: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
+#: after 12,000 of 2**12; with the term, 5.77 (BENCHMARKS.md, "Shapes").
+#: 12,000 steps take 3.5-4 min on 2 cores.
 DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score.
 SURFACE_SAMPLES = 200_000
@@ -162,10 +163,10 @@ def fit_sdf(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         shape, normalization = load_normalised(path)
+        signal = _signal(shape, Path(path).name, batch, train.seed)
     for warning in caught:
         log(f"warning: {warning.message}")
     torch.manual_seed(train.seed)
-    signal = _signal(shape, Path(path).name, batch, train.seed)
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
     field.config["normalization"] = normalization.to_dict()
     counts = field.param_counts()

@@ -17,6 +17,23 @@ import numpy as np
 MIN_PIECE_SHARE = 0.01
 
 
+def face_pieces(n_vertices: int, faces: np.ndarray) -> np.ndarray:
+    """(F,) index of the connected piece (faces joined by shared vertices) of each face."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
+    _, vertex_piece = connected_components(graph, directed=False)
+    return vertex_piece[faces[:, 0]]
+
+
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F,) triangle areas, in squared vertex units."""
+    corners = vertices[faces]
+    return 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+
+
 def drop_small_pieces(vertices: np.ndarray, faces: np.ndarray, min_share: float) -> tuple[np.ndarray, np.ndarray]:
     """Keep the connected pieces of a mesh with at least ``min_share`` of the largest piece's area.
 
@@ -26,17 +43,10 @@ def drop_small_pieces(vertices: np.ndarray, faces: np.ndarray, min_share: float)
     Returns:
         kept (V',) indices into ``vertices`` and (F', 3) faces renumbered into them.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     if len(faces) == 0:
         return np.arange(len(vertices)), faces
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(vertices), len(vertices)))
-    _, piece = connected_components(graph, directed=False)
-    corners = vertices[faces]
-    areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
-    piece_area = np.bincount(piece[faces[:, 0]], areas)
-    faces = faces[piece_area[piece[faces[:, 0]]] >= min_share * piece_area.max()]
+    piece = face_pieces(len(vertices), faces)
+    piece_area = np.bincount(piece, face_areas(vertices, faces))
+    faces = faces[piece_area[piece] >= min_share * piece_area.max()]
     kept = np.unique(faces)
     return kept, np.searchsorted(kept, faces)

@@ -22,15 +22,17 @@ distances are in unit-cube units. Signs: negative inside.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from rbfield.geometry.mesh_pieces import face_areas, face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.surfel_distance import SurfelDistance
-from rbfield.geometry.shapes_io import Mesh, PointCloud
+from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
 from rbfield.ops import cpu_workers
 from rbfield.spec import SignalSpec
 
@@ -54,13 +56,19 @@ EVAL_CHUNK = 2**16
 #: Surface points per step (for a point cloud, with as many off-surface pool
 #: points) that carry the gradient terms. They cost a double backward through
 #: the field's slower differentiable path, mostly a fixed overhead per step:
-#: a point-cloud fit takes about twice as long (bunny cloud: 240 s against
-#: 116 s), a mesh fit about 1.6 times (dragon: 218 s against 133 s).
+#: a point-cloud fit trains about twice as long (bunny cloud: 240 s against
+#: 116 s), a neurbf mesh fit about 1.8 times (dragon: 238 s against 133 s).
 GRADIENT_POINTS = 128
 #: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
 #: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
-#: weights 0.1 / 1 / 5 (BENCHMARKS.md, "Shapes").
+#: weights 0.1 / 1 / 5; it lowered the NAE on all six scans measured, and did
+#: more than the same time spent on extra steps (BENCHMARKS.md, "Shapes").
 MESH_NORMAL_WEIGHT = 1.0
+#: Distance (domain units) from a face's centroid, along and against its
+#: normal, at which :func:`outward_faces` reads the inside/outside sign.
+ORIENTATION_PROBE = 1e-4
+#: A mesh fit warns when more than this share of the mesh's area is wound inside out.
+INWARD_WARNING_SHARE = 0.01
 #: Weights of a point-cloud fit's gradient terms beside MAPE (weight 1).
 NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT = 0.1, 0.05, 0.1
 #: The spurious-zero penalty is exp(-SPURIOUS_SHARPNESS |f|) (1/domain units),
@@ -83,6 +91,33 @@ def winding_sdf(mesh: Mesh, points: np.ndarray) -> np.ndarray:
         np.ascontiguousarray(mesh.faces, dtype=np.int32),
     )
     return np.asarray(distances, dtype=np.float64).reshape(-1)
+
+
+def outward_faces(mesh: Mesh) -> tuple[np.ndarray, float]:
+    """The mesh's (F, 3) faces with every connected piece that is wound inside
+    out reversed, and the share of the surface area that was reversed.
+
+    Each face votes, by its area, with the inside/outside signs of
+    :func:`winding_sdf` ORIENTATION_PROBE from its centroid: outward if the
+    point along its normal is outside and the one against it inside, inward
+    if the reverse. A piece is reversed when its inward votes outweigh its
+    outward ones. The winding-number signs do not change when every face of a
+    piece is reversed, which is what makes them a judge here; a single face
+    wound against its neighbours turns the signs around it too, so it cannot
+    be told apart and is left as given.
+    """
+    corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-300)
+    centroids = corners.mean(axis=1)
+    ahead, behind = np.split(winding_sdf(mesh, np.concatenate([centroids + ORIENTATION_PROBE * normals,
+                                                               centroids - ORIENTATION_PROBE * normals])), 2)
+    outward, inward = (ahead > 0) & (behind < 0), (ahead < 0) & (behind > 0)
+    areas = face_areas(mesh.vertices, mesh.faces)
+    piece = face_pieces(len(mesh.vertices), mesh.faces)
+    inside_out = (np.bincount(piece, areas * inward) > np.bincount(piece, areas * outward))[piece]
+    faces = np.where(inside_out[:, None], mesh.faces[:, ::-1], mesh.faces)
+    return faces, float(areas[inside_out].sum() / max(areas.sum(), 1e-300))
 
 
 @torch.no_grad()
@@ -289,7 +324,10 @@ class MeshSDF(PooledSDF):
     """A normalised mesh (inside [0, 1]^3) as an SDF signal: surface samples
     uniform by area, signed distances by fast winding numbers. The loss adds
     MESH_NORMAL_WEIGHT * (1 - cos) between the field's gradient and the face
-    normals at GRADIENT_POINTS surface samples per step. Other arguments as
+    normals at GRADIENT_POINTS surface samples per step. Those normals come
+    from :func:`outward_faces`, so a mesh, or a piece of one, wound inside out
+    does not fight the winding-number signs; a ShapeWarning says so when more
+    than INWARD_WARNING_SHARE of the area is turned. Other arguments as
     :class:`PooledSDF`."""
 
     normal_weight = MESH_NORMAL_WEIGHT
@@ -297,10 +335,15 @@ class MeshSDF(PooledSDF):
     def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
                  pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
         self.mesh = mesh
+        self.outward_faces, inward_share = outward_faces(mesh)
+        if inward_share > INWARD_WARNING_SHARE:
+            warnings.warn(f"{name}: {inward_share:.1%} of the mesh's area is wound inside out; the fit turns "
+                          "it outward for its normal term (metrics compare with the faces as given)",
+                          ShapeWarning, stacklevel=2)
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
     def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return sample_surface(self.mesh.vertices, self.mesh.faces, n, seed)
+        return sample_surface(self.mesh.vertices, self.outward_faces, n, seed)
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return winding_sdf(self.mesh, points)
