@@ -9,6 +9,8 @@ A variant is a JSON object with any of:
 * ``final_lr_fraction``: the cosine schedule's end (``TrainConfig``'s default otherwise);
 * ``rbf_spacing``: the smallest RBF scale of the k-means init
   (``signals.sdf.RBF_SPACING``);
+* ``mesh_normal_weight``: the weight of a mesh fit's normal term
+  (``MeshSDF.normal_weight``; 0 turns it off);
 * ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples).
 
     OMP_NUM_THREADS=2 python bench/sdf_fit_variants.py SCAN --out runs/variants \\
@@ -29,18 +31,21 @@ from rbfield.fields import NEURBF_SETTINGS
 from rbfield.sdf_runs import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
-VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "preset"}
+VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "mesh_normal_weight", "preset"}
 
 
 def run_variant(path: str, out: Path, variant: dict, params: str, resolution: int) -> dict:
-    """Fit neurbf with one variant's settings; the preset and spacing are restored after."""
+    """Fit neurbf with one variant's settings; the preset, spacing and normal
+    weight are restored after."""
     unknown = set(variant) - VARIANT_KEYS
     if unknown:
         raise SystemExit(f"unknown variant keys {sorted(unknown)}; known: {sorted(VARIANT_KEYS)}")
     preset, spacing = dict(NEURBF_SETTINGS["sdf"]), sdf_signal.RBF_SPACING
+    normal_weight = sdf_signal.MeshSDF.normal_weight
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.get("preset", {}).items()}
     NEURBF_SETTINGS["sdf"] = {**preset, **overrides}
     sdf_signal.RBF_SPACING = variant.get("rbf_spacing", spacing)
+    sdf_signal.MeshSDF.normal_weight = variant.get("mesh_normal_weight", normal_weight)
     try:
         schedule = {key: variant[key] for key in ("seed", "final_lr_fraction") if key in variant}
         train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
@@ -48,6 +53,7 @@ def run_variant(path: str, out: Path, variant: dict, params: str, resolution: in
                        variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None)
     finally:
         NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
+        sdf_signal.MeshSDF.normal_weight = normal_weight
 
 
 def main() -> None:
