@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from rbfield.geometry.mesh_pieces import face_areas, face_pieces
+from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
@@ -107,13 +107,13 @@ def outward_faces(mesh: Mesh) -> tuple[np.ndarray, float]:
     be told apart and is left as given.
     """
     corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-300)
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    areas = np.linalg.norm(cross, axis=1)  # twice the face areas: only their ratios matter here
+    normals = cross / areas.clip(min=1e-300)[:, None]
     centroids = corners.mean(axis=1)
     ahead, behind = np.split(winding_sdf(mesh, np.concatenate([centroids + ORIENTATION_PROBE * normals,
                                                                centroids - ORIENTATION_PROBE * normals])), 2)
     outward, inward = (ahead > 0) & (behind < 0), (ahead < 0) & (behind > 0)
-    areas = face_areas(mesh.vertices, mesh.faces)
     piece = face_pieces(len(mesh.vertices), mesh.faces)
     inside_out = (np.bincount(piece, areas * inward) > np.bincount(piece, areas * outward))[piece]
     faces = np.where(inside_out[:, None], mesh.faces[:, ::-1], mesh.faces)
@@ -295,7 +295,7 @@ class PooledSDF(ABC):
         loss = mape(field(inputs.points), targets)
         if not (self.normal_weight or self.eikonal_weight or self.spurious_weight):
             return loss
-        n_off = min(self.off_gradient_points, len(inputs.points))
+        n_off = min(self.off_gradient_points, len(inputs.points))  # the batch's last n_off (uniform) points
         terms = gradient_terms(field, inputs.oriented_points, inputs.oriented_normals,
                                inputs.points[len(inputs.points) - n_off:], targets[len(targets) - n_off:])
         return (loss + self.normal_weight * terms["normal"] + self.eikonal_weight * terms["eikonal"]
@@ -335,7 +335,7 @@ class MeshSDF(PooledSDF):
     def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
                  pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
         self.mesh = mesh
-        self.outward_faces, inward_share = outward_faces(mesh)
+        self.sampling_faces, inward_share = outward_faces(mesh)
         if inward_share > INWARD_WARNING_SHARE:
             warnings.warn(f"{name}: {inward_share:.1%} of the mesh's area is wound inside out; the fit turns "
                           "it outward for its normal term (metrics compare with the faces as given)",
@@ -343,7 +343,7 @@ class MeshSDF(PooledSDF):
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
     def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return sample_surface(self.mesh.vertices, self.outward_faces, n, seed)
+        return sample_surface(self.mesh.vertices, self.sampling_faces, n, seed)
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return winding_sdf(self.mesh, points)
