@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from rbfield.errors import RbfieldError, TrainingDiverged
 from rbfield.fields import Field
+from rbfield.interrupts import DeferredInterrupts
 from rbfield.io import CHECKPOINT_FILE, atomic_torch_save
 from rbfield.ops import fast_paths_enabled
 
@@ -180,7 +181,10 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
         KeyboardInterrupt: after writing a resumable checkpoint, if training
-            had started (an interrupt during set-up writes nothing).
+            had started (an interrupt during set-up writes nothing). Ctrl-C or
+            SIGTERM during training ends the current step first
+            (:class:`~rbfield.interrupts.DeferredInterrupts`); a second one
+            stops at once.
 
     Side effect: turns on flush-to-zero of denormal floats for the process
     (``torch.set_flush_denormal(True)``). Adam's second moments of rarely
@@ -209,34 +213,37 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
     bar = tqdm(total=config.steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True, leave=False)
     field.train()
     try:
-        while not finished():
-            started = time.perf_counter()
-            factor = cosine_factor(_run_progress(config, step, seconds), config.final_lr_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * factor
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            inputs, targets = signal.batch(step, generator)
-            loss = signal.training_loss(field, inputs, targets)
-            if not torch.isfinite(loss):
-                where = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at step {step}: training diverged{where}. "
-                    "Check the input for NaNs or lower the learning rate."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if hasattr(signal, "after_step"):
-                signal.after_step(field, step)
-            step += 1
-            seconds += time.perf_counter() - started
-            loss_value = loss.item()
-            bar.update(1)
-            bar.set_postfix({"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}})
-            if config.eval_every and step % config.eval_every == 0:
-                record_evaluation()
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save()
+        with DeferredInterrupts() as interrupts:
+            while not finished():
+                started = time.perf_counter()
+                factor = cosine_factor(_run_progress(config, step, seconds), config.final_lr_fraction)
+                for group in optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+                inputs, targets = signal.batch(step, generator)
+                loss = signal.training_loss(field, inputs, targets)
+                if not torch.isfinite(loss):
+                    where = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at step {step}: training diverged{where}. "
+                        "Check the input for NaNs or lower the learning rate."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if hasattr(signal, "after_step"):
+                    signal.after_step(field, step)
+                step += 1
+                seconds += time.perf_counter() - started
+                loss_value = loss.item()
+                bar.update(1)
+                bar.set_postfix({"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}})
+                if config.eval_every and step % config.eval_every == 0:
+                    record_evaluation()
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save()
+                if interrupts.requested:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
         save()
