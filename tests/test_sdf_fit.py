@@ -6,13 +6,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from rbfield.cli import main
 from rbfield.errors import RbfieldError
 from rbfield.geometry.shapes_io import load_shape
-from rbfield.sdf_runs import export_mesh
-from rbfield.signals.sdf import winding_sdf
+from rbfield.geometry.shape_metrics import sample_surface
+from rbfield.sdf_runs import export_mesh, load_normalised, load_sdf_field
+from rbfield.signals.sdf import difference_gradients, difference_probes, winding_sdf
 
 MESHES = "../shared/data/meshes"
 FIT = ["--params", "60k", "--steps", "500", "--batch", "4096", "--res", "64", "--quiet", "--eval-every", "1000"]
@@ -47,6 +49,24 @@ def test_fit_passes_an_iou_threshold(elephant_run):
     assert metrics["iou_inside"] > 0.7
     assert metrics["iou_pooled"] > 0.9
     assert metrics["chamfer_l1"] < 0.02
+
+
+def test_central_differences_agree_with_autograd_on_the_fitted_field(elephant_run):
+    """The gradient terms' central differences give the fitted neurbf field's
+    gradient at points on the scan."""
+    field, _ = load_sdf_field(elephant_run)
+    scan, _ = load_normalised(SHAPE)
+    points = torch.tensor(sample_surface(scan.vertices, scan.faces, 512, seed=0)[0], dtype=torch.float32)
+    points.requires_grad_(True)
+    (exact,) = torch.autograd.grad(field(points).sum(), points)
+    with torch.no_grad():
+        differences = difference_gradients(field(difference_probes(points.detach())))
+    # Measured: median relative difference 0.045, 10th-percentile cosine 0.996 (the
+    # grids and tents are piecewise linear, so a probe pair can straddle a kink).
+    # A wrong sign, axis order or step scale gives a relative difference near 1 or more.
+    relative = (differences - exact).norm(dim=1) / exact.norm(dim=1)
+    assert relative.median() < 0.08
+    assert torch.nn.functional.cosine_similarity(differences, exact, dim=1).quantile(0.1) > 0.99
 
 
 def test_mesh_comes_back_in_the_input_coordinates(elephant_run, tmp_path):

@@ -1,5 +1,5 @@
-"""The losses of an SDF fit: exact values on an analytic sphere, and the
-oriented samples of a real scan."""
+"""The losses of an SDF fit: exact values on an analytic sphere, central
+differences against exact gradients, and the oriented samples of a real scan."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from rbfield.signals.sdf import (
     SPURIOUS_SHARPNESS,
     MeshSDF,
     OrientedBatch,
+    difference_gradients,
+    difference_probes,
     gradient_terms,
     mape,
     winding_sdf,
 )
 
-CENTRE, RADIUS = torch.tensor([0.5, 0.5, 0.5]), 0.3
+CENTRE, RADIUS = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64), 0.3
 
 
 class ScaledSphere(torch.nn.Module):
@@ -32,16 +34,31 @@ class ScaledSphere(torch.nn.Module):
 
     def __init__(self, scale: float):
         super().__init__()
-        self.scale = torch.nn.Parameter(torch.tensor(scale))
+        self.scale = torch.nn.Parameter(torch.tensor(scale, dtype=torch.float64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.scale * ((x - CENTRE).norm(dim=1) - RADIUS))[:, None]
 
 
 def _sphere_points(n: int, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """n points at ``radius`` from the centre, and the outward unit directions."""
-    directions = torch.nn.functional.normalize(torch.randn(n, 3, generator=torch.Generator().manual_seed(0)), dim=1)
+    """n points at ``radius`` from the centre, and the outward unit directions (float64)."""
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.nn.functional.normalize(torch.randn(n, 3, generator=generator, dtype=torch.float64), dim=1)
     return CENTRE + radius * directions, directions
+
+
+def _terms(field, surface_points, surface_normals, off_points, off_targets):
+    """gradient_terms with central-difference gradients, as a fit computes them."""
+    gradients = difference_gradients(field(difference_probes(torch.cat([surface_points, off_points]))))
+    return gradient_terms(gradients, surface_normals, field(off_points), off_targets)
+
+
+def test_central_differences_of_a_cubic_are_exact_up_to_their_known_error():
+    """For f = x^3 + y^3 + z^3 the central difference along an axis is 3 x^2 + step^2 exactly."""
+    points = torch.tensor([[0.2, 0.5, 0.7], [0.9, 0.1, 0.4]], dtype=torch.float64)
+    step = 1e-3
+    gradients = difference_gradients(difference_probes(points, step).pow(3).sum(dim=1), step)
+    assert torch.allclose(gradients, 3 * points**2 + step**2, rtol=0, atol=1e-12)
 
 
 def test_mape_is_relative_to_the_target():
@@ -53,8 +70,9 @@ def test_mape_is_relative_to_the_target():
 def test_gradient_terms_vanish_on_an_exact_sdf():
     points, normals = _sphere_points(64, RADIUS)
     off, _ = _sphere_points(64, RADIUS + 0.1)
-    terms = gradient_terms(ScaledSphere(1.0), points, normals, off, torch.full((64,), 0.1))
-    assert terms["normal"].abs() < 1e-6 and terms["eikonal"].abs() < 1e-6
+    terms = _terms(ScaledSphere(1.0), points, normals, off, torch.full((64,), 0.1, dtype=torch.float64))
+    # Central differences at step 5e-4 on a sphere of radius 0.3: |grad| - 1 ~ 1e-6.
+    assert terms["normal"].abs() < 1e-9 and terms["eikonal"].abs() < 1e-9
     # Every off point is 0.1 from the surface: exp(-SHARPNESS * 0.1) each.
     assert math.isclose(terms["spurious"].item(), math.exp(-SPURIOUS_SHARPNESS * 0.1), rel_tol=1e-4)
 
@@ -62,9 +80,9 @@ def test_gradient_terms_vanish_on_an_exact_sdf():
 def test_gradient_terms_exact_values_and_parameter_gradients():
     points, normals = _sphere_points(64, RADIUS)
     off, _ = _sphere_points(64, RADIUS + 0.1)
-    targets = torch.cat([torch.full((32,), 0.1), torch.full((32,), SPURIOUS_DISTANCE / 2)])
+    targets = torch.cat([torch.full((32,), 0.1), torch.full((32,), SPURIOUS_DISTANCE / 2)]).double()
     sphere = ScaledSphere(2.0)
-    terms = gradient_terms(sphere, points, -normals, off, targets)
+    terms = _terms(sphere, points, -normals, off, targets)
     # Gradients point against the given normals (cos = -1) and have length 2.
     assert math.isclose(terms["normal"].item(), 2.0, rel_tol=1e-5)
     assert math.isclose(terms["eikonal"].item(), 1.0, rel_tol=1e-5)
@@ -113,5 +131,5 @@ def test_mesh_loss_adds_the_normal_term_to_mape():
     the sphere field against flipped normals at zero-distance targets on it."""
     points, normals = _sphere_points(64, RADIUS)
     loss = MeshSDF.training_loss(MeshSDF.__new__(MeshSDF), ScaledSphere(1.0),
-                                 OrientedBatch(points, points, -normals), torch.zeros(64, 1))
-    assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-4)
+                                 OrientedBatch(points, points, -normals), torch.zeros(64, 1, dtype=torch.float64))
+    assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-9)

@@ -54,11 +54,16 @@ QUICK_EVAL_POINTS = 2**14
 #: Query points per field call when evaluating without gradients.
 EVAL_CHUNK = 2**16
 #: Surface points per step (for a point cloud, with as many off-surface pool
-#: points) that carry the gradient terms. They cost a double backward through
-#: the field's slower differentiable path, mostly a fixed overhead per step:
-#: a point-cloud fit trains about twice as long (bunny cloud: 240 s against
-#: 116 s), a neurbf mesh fit about 1.8 times (dragon: 238 s against 133 s).
+#: points) that carry the gradient terms. Each costs six extra points in the
+#: step's field call (:func:`difference_probes`).
 GRADIENT_POINTS = 128
+#: Step (domain units) of the central differences that give the gradient terms
+#: the field's gradient; well below the finest grid cell (1/256) and the
+#: smallest RBF scale (RBF_SPACING). On a trained dragon field they agree with
+#: autograd's gradient within 2.5 % (median relative difference; 3.6 % at 1e-3).
+#: They replaced a double backward through the field, which made training ~1.8x
+#: slower instead of ~1.2x at the same normal error (BENCHMARKS.md, "Shapes").
+GRADIENT_STEP = 5e-4
 #: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
 #: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
 #: weights 0.1 / 1 / 5; it lowered the NAE on all six scans measured, and did
@@ -162,19 +167,33 @@ def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
 
 
+def difference_probes(points: torch.Tensor, step: float = GRADIENT_STEP) -> torch.Tensor:
+    """(G, 3) points -> (6 G, 3) probes for :func:`difference_gradients`: each
+    point moved by +step along x, y, z, then by -step along x, y, z."""
+    offsets = step * torch.eye(3, dtype=points.dtype, device=points.device)
+    return torch.cat([points[:, None, :] + offsets, points[:, None, :] - offsets], dim=1).reshape(-1, 3)
+
+
+def difference_gradients(probe_values: torch.Tensor, step: float = GRADIENT_STEP) -> torch.Tensor:
+    """The field's values at :func:`difference_probes` ((6 G,) or (6 G, 1)) ->
+    (G, 3) central-difference gradients (1 / domain units)."""
+    ahead, behind = probe_values.reshape(-1, 2, 3).unbind(dim=1)
+    return (ahead - behind) / (2.0 * step)
+
+
 def gradient_terms(
-    field: torch.nn.Module,
-    surface_points: torch.Tensor,
+    gradients: torch.Tensor,
     surface_normals: torch.Tensor,
-    off_points: torch.Tensor,
+    off_values: torch.Tensor,
     off_targets: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
-    """Terms on the field's gradient (as in SIREN, Sitzmann et al. 2020),
-    differentiable with respect to the field's parameters.
+    """Terms on the field's gradient (as in SIREN, Sitzmann et al. 2020).
 
     Args:
-        surface_points, surface_normals: (G, 3) surface points and unit normals.
-        off_points: (H, 3) points off the surface (H may be 0); off_targets:
+        gradients: (G + H, 3) the field's gradients at G surface points, then
+            at H points off the surface (H may be 0).
+        surface_normals: (G, 3) unit normals at the surface points.
+        off_values: (H,) the field's values at the off points; off_targets:
             (H,) their signed distances (domain units).
 
     Returns:
@@ -183,18 +202,14 @@ def gradient_terms(
         ``spurious`` (mean exp(-SPURIOUS_SHARPNESS |f|) at the off points whose
         |target| >= SPURIOUS_DISTANCE; 0 if there are none).
     """
-    points = torch.cat([surface_points, off_points]).detach().requires_grad_(True)
-    with torch.enable_grad():
-        values = field(points).reshape(-1)
-        (gradients,) = torch.autograd.grad(values.sum(), points, create_graph=True)
-    n_surface = len(surface_points)
+    n_surface = len(surface_normals)
     cosine = torch.nn.functional.cosine_similarity(gradients[:n_surface], surface_normals, dim=1)
-    far = off_targets.reshape(-1).abs() >= SPURIOUS_DISTANCE
-    far_values = values[n_surface:][far]
+    far_values = off_values.reshape(-1)[off_targets.reshape(-1).abs() >= SPURIOUS_DISTANCE]
     return {
         "normal": (1.0 - cosine).mean(),
         "eikonal": ((gradients.norm(dim=1) - 1.0) ** 2).mean(),
-        "spurious": torch.exp(-SPURIOUS_SHARPNESS * far_values.abs()).mean() if len(far_values) else values.sum() * 0.0,
+        "spurious": (torch.exp(-SPURIOUS_SHARPNESS * far_values.abs()).mean() if len(far_values)
+                     else gradients.sum() * 0.0),
     }
 
 
@@ -291,15 +306,20 @@ class PooledSDF(ABC):
         return OrientedBatch(torch.cat(points), oriented[picks], normals[picks]), torch.cat(targets)
 
     def training_loss(self, field: torch.nn.Module, inputs: OrientedBatch, targets: torch.Tensor) -> torch.Tensor:
-        """MAPE on the pool points plus the weighted :func:`gradient_terms`."""
-        loss = mape(field(inputs.points), targets)
+        """MAPE on the pool points plus the weighted :func:`gradient_terms`.
+
+        The gradients come from central differences, whose probes share the
+        pool points' one field call: a first-order pass, no double backward."""
         if not (self.normal_weight or self.eikonal_weight or self.spurious_weight):
-            return loss
-        n_off = min(self.off_gradient_points, len(inputs.points))  # the batch's last n_off (uniform) points
-        terms = gradient_terms(field, inputs.oriented_points, inputs.oriented_normals,
-                               inputs.points[len(inputs.points) - n_off:], targets[len(targets) - n_off:])
-        return (loss + self.normal_weight * terms["normal"] + self.eikonal_weight * terms["eikonal"]
-                + self.spurious_weight * terms["spurious"])
+            return mape(field(inputs.points), targets)
+        batch = len(inputs.points)
+        n_off = min(self.off_gradient_points, batch)  # the batch's last n_off (uniform) points
+        gradient_points = torch.cat([inputs.oriented_points, inputs.points[batch - n_off:]])
+        values = field(torch.cat([inputs.points, difference_probes(gradient_points)]))
+        terms = gradient_terms(difference_gradients(values[batch:]), inputs.oriented_normals,
+                               values[batch - n_off:batch], targets[batch - n_off:])
+        return (mape(values[:batch], targets) + self.normal_weight * terms["normal"]
+                + self.eikonal_weight * terms["eikonal"] + self.spurious_weight * terms["spurious"])
 
     def progress(self, loss: float) -> dict:
         return {}
