@@ -1,4 +1,4 @@
-"""Variants of one neurbf SDF fit, each run through ``fit_sdf`` (the code path of
+"""Variants of one SDF fit (neurbf unless ``--field``), each run through ``fit_sdf`` (the code path of
 ``rbfield fit sdf``: run folder, piece filtering, marching cubes, metrics).
 
 Evidence for the SDF training defaults (``sdf_runs.DEFAULT_STEPS``,
@@ -11,7 +11,10 @@ A variant is a JSON object with any of:
   (``signals.sdf.RBF_SPACING``);
 * ``mesh_normal_weight``: the weight of a mesh fit's normal term
   (``MeshSDF.normal_weight``; 0 turns it off);
-* ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples).
+* ``gradient_step``: the central-difference step of the gradient terms
+  (``PooledSDF.gradient_step``);
+* ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples;
+  neurbf only).
 
     OMP_NUM_THREADS=2 python bench/sdf_fit_variants.py SCAN --out runs/variants \\
         --variants '{"3k x 2^14": {"steps": 3000, "batch": 16384}, "12k x 2^12": {"steps": 12000, "batch": 4096}}'
@@ -31,29 +34,31 @@ from rbfield.fields import NEURBF_SETTINGS
 from rbfield.sdf_runs import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
-VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "mesh_normal_weight", "preset"}
+VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "mesh_normal_weight", "gradient_step",
+                "preset"}
 
 
-def run_variant(path: str, out: Path, variant: dict, params: str, resolution: int) -> dict:
-    """Fit neurbf with one variant's settings; the preset, spacing and normal
-    weight are restored after."""
+def run_variant(path: str, out: Path, field: str, variant: dict, params: str, resolution: int) -> dict:
+    """Fit ``field`` with one variant's settings; the preset, spacing, normal
+    weight and gradient step are restored after."""
     unknown = set(variant) - VARIANT_KEYS
     if unknown:
         raise SystemExit(f"unknown variant keys {sorted(unknown)}; known: {sorted(VARIANT_KEYS)}")
     preset, spacing = dict(NEURBF_SETTINGS["sdf"]), sdf_signal.RBF_SPACING
-    normal_weight = sdf_signal.MeshSDF.normal_weight
+    normal_weight, gradient_step = sdf_signal.MeshSDF.normal_weight, sdf_signal.PooledSDF.gradient_step
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.get("preset", {}).items()}
     NEURBF_SETTINGS["sdf"] = {**preset, **overrides}
     sdf_signal.RBF_SPACING = variant.get("rbf_spacing", spacing)
     sdf_signal.MeshSDF.normal_weight = variant.get("mesh_normal_weight", normal_weight)
+    sdf_signal.PooledSDF.gradient_step = variant.get("gradient_step", gradient_step)
     try:
         schedule = {key: variant[key] for key in ("seed", "final_lr_fraction") if key in variant}
         train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
-        return fit_sdf(path, out, "neurbf", params, train, resolution,
+        return fit_sdf(path, out, field, params, train, resolution,
                        variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None)
     finally:
         NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
-        sdf_signal.MeshSDF.normal_weight = normal_weight
+        sdf_signal.MeshSDF.normal_weight, sdf_signal.PooledSDF.gradient_step = normal_weight, gradient_step
 
 
 def main() -> None:
@@ -61,11 +66,12 @@ def main() -> None:
     parser.add_argument("path")
     parser.add_argument("--variants", required=True, help="JSON: name -> variant")
     parser.add_argument("--out", default="runs/sdf-fit-variants")
+    parser.add_argument("--field", default="neurbf")
     parser.add_argument("--params", default="500k")
     parser.add_argument("--res", type=int, default=512, help="marching-cubes resolution (default 512)")
     args = parser.parse_args()
     for index, (name, variant) in enumerate(json.loads(args.variants).items()):
-        r = run_variant(args.path, Path(args.out) / str(index), variant, args.params, args.res)
+        r = run_variant(args.path, Path(args.out) / str(index), args.field, variant, args.params, args.res)
         print(f"{name}: iou {format_metric(r['iou'], 5)} iou_inside {format_metric(r['iou_inside'], 5)} "
               f"NAE {format_metric(r['nae_deg'], 2)} deg Chamfer-L1 {format_metric(r['chamfer_l1'], 5)} | "
               f"{r['steps']} steps of {r['batch']} in {r['seconds']:.0f} s", flush=True)

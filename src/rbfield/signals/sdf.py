@@ -18,6 +18,11 @@ distances are in unit-cube units. Signs: negative inside.
   (:func:`gradient_terms`): gradients equal to the normals at the input
   points, an eikonal term, and a penalty on values near zero away from the
   surface.
+
+The gradient terms read the field's gradient by central differences
+(:func:`difference_probes`, :func:`difference_gradients`), evaluated in the
+same field call as the step's pool points, so training needs no double
+backward.
 """
 
 from __future__ import annotations
@@ -245,6 +250,8 @@ class PooledSDF(ABC):
     normal_weight = eikonal_weight = spurious_weight = 0.0
     #: Off-surface points per step (the batch's last ones) in the gradient terms.
     off_gradient_points = 0
+    #: Central-difference step (domain units) of the gradient terms.
+    gradient_step = GRADIENT_STEP
 
     def __init__(self, name: str, batch_size: int, pool_size: int, refresh_every: int, seed: int):
         self.name = name
@@ -315,8 +322,8 @@ class PooledSDF(ABC):
         batch = len(inputs.points)
         n_off = min(self.off_gradient_points, batch)  # the batch's last n_off (uniform) points
         gradient_points = torch.cat([inputs.oriented_points, inputs.points[batch - n_off:]])
-        values = field(torch.cat([inputs.points, difference_probes(gradient_points)]))
-        terms = gradient_terms(difference_gradients(values[batch:]), inputs.oriented_normals,
+        values = field(torch.cat([inputs.points, difference_probes(gradient_points, self.gradient_step)]))
+        terms = gradient_terms(difference_gradients(values[batch:], self.gradient_step), inputs.oriented_normals,
                                values[batch - n_off:batch], targets[batch - n_off:])
         return (mape(values[:batch], targets) + self.normal_weight * terms["normal"]
                 + self.eikonal_weight * terms["eikonal"] + self.spurious_weight * terms["spurious"])
