@@ -12,7 +12,7 @@ A variant is a JSON object with any of:
 * ``mesh_normal_weight``: the weight of a mesh fit's normal term
   (``MeshSDF.normal_weight``; 0 turns it off);
 * ``gradient_step``: the central-difference step of the gradient terms
-  (``PooledSDF.gradient_step``);
+  (``--gradient-step``; 0: exact gradients);
 * ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples;
   neurbf only).
 
@@ -39,26 +39,26 @@ VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "m
 
 
 def run_variant(path: str, out: Path, field: str, variant: dict, params: str, resolution: int) -> dict:
-    """Fit ``field`` with one variant's settings; the preset, spacing, normal
-    weight and gradient step are restored after."""
+    """Fit ``field`` with one variant's settings; the preset, spacing and normal
+    weight are restored after."""
     unknown = set(variant) - VARIANT_KEYS
     if unknown:
         raise SystemExit(f"unknown variant keys {sorted(unknown)}; known: {sorted(VARIANT_KEYS)}")
     preset, spacing = dict(NEURBF_SETTINGS["sdf"]), sdf_signal.RBF_SPACING
-    normal_weight, gradient_step = sdf_signal.MeshSDF.normal_weight, sdf_signal.PooledSDF.gradient_step
+    normal_weight = sdf_signal.MeshSDF.normal_weight
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.get("preset", {}).items()}
     NEURBF_SETTINGS["sdf"] = {**preset, **overrides}
     sdf_signal.RBF_SPACING = variant.get("rbf_spacing", spacing)
     sdf_signal.MeshSDF.normal_weight = variant.get("mesh_normal_weight", normal_weight)
-    sdf_signal.PooledSDF.gradient_step = variant.get("gradient_step", gradient_step)
     try:
         schedule = {key: variant[key] for key in ("seed", "final_lr_fraction") if key in variant}
         train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
         return fit_sdf(path, out, field, params, train, resolution,
-                       variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None)
+                       variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None,
+                       gradient_step=variant.get("gradient_step", sdf_signal.GRADIENT_STEP))
     finally:
         NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
-        sdf_signal.MeshSDF.normal_weight, sdf_signal.PooledSDF.gradient_step = normal_weight, gradient_step
+        sdf_signal.MeshSDF.normal_weight = normal_weight
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ def elephant_run(tmp_path_factory):
 def test_fit_writes_a_complete_run(elephant_run):
     metrics = json.loads((elephant_run / "metrics.json").read_text())
     for key in ("iou", "chamfer_l1", "chamfer_l2", "nae_deg", "fscore", "normal_consistency",
-                "trainable_params", "total_params", "steps", "seconds", "metric_settings"):
+                "trainable_params", "total_params", "steps", "seconds", "gradient_step", "metric_settings"):
         assert key in metrics
     assert metrics["trainable_params"] <= 60_000 < metrics["total_params"]
     assert metrics["steps"] == 500

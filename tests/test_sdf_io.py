@@ -100,6 +100,14 @@ def test_cli_refuses_a_piece_share_outside_0_1(share, capsys):
     assert "--min-piece: must be a share between 0 and 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("step", ["-0.001", "0.5", "abc"])
+def test_cli_refuses_a_gradient_step_outside_0_to_0_01(step, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "sdf", "shape.off", "--gradient-step", step])
+    assert exit_info.value.code == 2
+    assert "--gradient-step: must be 0 (exact gradients) or a step up to 0.01" in capsys.readouterr().err
+
+
 def test_marching_cubes_refuses_resolutions_that_do_not_fit():
     with pytest.raises(RbfieldError, match="GB"):
         check_resolution(100_000)

@@ -14,6 +14,7 @@ from rbfield.geometry.shapes_io import Mesh, ShapeWarning
 from rbfield.sdf_runs import load_normalised
 from rbfield.signals.sdf import (
     GRADIENT_POINTS,
+    GRADIENT_STEP,
     MESH_NORMAL_WEIGHT,
     SPURIOUS_DISTANCE,
     SPURIOUS_SHARPNESS,
@@ -126,10 +127,14 @@ def test_mesh_batches_carry_outward_face_normals(winding):
     assert (outside > 0).mean() > 0.95 and (inside < 0).mean() > 0.95
 
 
-def test_mesh_loss_adds_the_normal_term_to_mape():
+@pytest.mark.parametrize("gradient_step", [GRADIENT_STEP, 0.0], ids=["central differences", "exact"])
+def test_mesh_loss_adds_the_normal_term_to_mape(gradient_step):
     """A MeshSDF's loss is MAPE plus MESH_NORMAL_WEIGHT * (1 - cos): exactly 2 for
-    the sphere field against flipped normals at zero-distance targets on it."""
+    the sphere field against flipped normals at zero-distance targets on it, with
+    gradients by central differences or by autograd."""
     points, normals = _sphere_points(64, RADIUS)
-    loss = MeshSDF.training_loss(MeshSDF.__new__(MeshSDF), ScaledSphere(1.0),
+    signal = MeshSDF.__new__(MeshSDF)
+    signal.gradient_step = gradient_step
+    loss = MeshSDF.training_loss(signal, ScaledSphere(1.0),
                                  OrientedBatch(points, points, -normals), torch.zeros(64, 1, dtype=torch.float64))
     assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-9)

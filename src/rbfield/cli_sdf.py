@@ -10,7 +10,7 @@ from pathlib import Path
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.sdf_runs import DEFAULT_STEPS, format_metric
-from rbfield.signals.sdf import DEFAULT_BATCH
+from rbfield.signals.sdf import DEFAULT_BATCH, GRADIENT_STEP
 
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
 
@@ -29,22 +29,30 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between quick IoU checks (default 250)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--gradient-step", type=_number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
+                        default=GRADIENT_STEP, metavar="H",
+                        help="central-difference step of the loss's gradient terms, in unit-cube units "
+                        f"(default {GRADIENT_STEP:g}; 0: exact gradients by a double backward, slower)")
     _add_piece_argument(parser)
 
 
-def _piece_share(text: str) -> float:
-    """--min-piece: a share of the largest piece's area, in [0, 1]."""
-    try:
-        share = float(text)
-    except ValueError:
-        share = float("nan")
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text!r}")
-    return share
+def _number_in(low: float, high: float, meaning: str):
+    """An argparse type: a float in [low, high]; otherwise "must be <meaning>"."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _add_piece_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--min-piece", type=_piece_share, default=MIN_PIECE_SHARE, metavar="SHARE",
+    parser.add_argument("--min-piece", type=_number_in(0.0, 1.0, "a share between 0 and 1"), default=MIN_PIECE_SHARE, metavar="SHARE",
                         help="drop mesh pieces with less than this share of the largest piece's area "
                         f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
 
@@ -55,7 +63,7 @@ def cmd_fit_sdf(args) -> int:
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     try:
         r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
-                    resume=args.resume, min_piece_share=args.min_piece)
+                    resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step)
     except KeyboardInterrupt:
         report_interrupt(out)
         return 130
@@ -90,7 +98,7 @@ def cmd_compare_sdf(args) -> int:
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     try:
         compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch,
-                    min_piece_share=args.min_piece)
+                    min_piece_share=args.min_piece, gradient_step=args.gradient_step)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
         return 130

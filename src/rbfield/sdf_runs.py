@@ -30,7 +30,16 @@ from rbfield.geometry.preview import save_preview
 from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou, surface_metrics
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
-from rbfield.signals.sdf import DEFAULT_BATCH, MeshSDF, PointCloudSDF, evaluate_sdf, iou_point_weights, iou_points, winding_sdf
+from rbfield.signals.sdf import (
+    DEFAULT_BATCH,
+    GRADIENT_STEP,
+    MeshSDF,
+    PointCloudSDF,
+    evaluate_sdf,
+    iou_point_weights,
+    iou_points,
+    winding_sdf,
+)
 from rbfield.train import TrainConfig, initialize_and_fit
 
 #: Training steps of a fit unless told otherwise, of DEFAULT_BATCH points each.
@@ -120,10 +129,11 @@ class Reference:
         return {**metrics, **surface_metrics(points, normals, self.points, self.normals)}
 
 
-def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int):
-    if isinstance(shape, Mesh):
-        return MeshSDF(shape, name, batch_size=batch, seed=seed)
-    return PointCloudSDF(shape, name, batch_size=batch, seed=seed)
+def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int, gradient_step: float):
+    kind = MeshSDF if isinstance(shape, Mesh) else PointCloudSDF
+    signal = kind(shape, name, batch_size=batch, seed=seed)
+    signal.gradient_step = gradient_step
+    return signal
 
 
 def shape_mesh(field: torch.nn.Module, resolution: int,
@@ -151,8 +161,12 @@ def fit_sdf(
     resume: bool = False,
     log=print,
     min_piece_share: float = MIN_PIECE_SHARE,
+    gradient_step: float = GRADIENT_STEP,
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
+
+    ``gradient_step`` is the central-difference step of the loss's gradient
+    terms (domain units; 0: exact gradients by a double backward, slower).
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -163,7 +177,7 @@ def fit_sdf(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         shape, normalization = load_normalised(path)
-        signal = _signal(shape, Path(path).name, batch, train.seed)
+        signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
     torch.manual_seed(train.seed)
@@ -176,7 +190,7 @@ def fit_sdf(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "field": field.config, "train": dict(vars(train)), "input": str(path),
-        "mesh_resolution": mesh_resolution, "batch": batch,
+        "mesh_resolution": mesh_resolution, "batch": batch, "gradient_step": gradient_step,
     })
     result = initialize_and_fit(field, signal, train, out, resume, log)
     save_field(field, out)
@@ -203,6 +217,7 @@ def fit_sdf(
         "mesh": str(mesh_path),
         "checkpoint": str(out / "field.safetensors"),
         "batch": batch,
+        "gradient_step": gradient_step,
         "threads": torch.get_num_threads(),
         "metric_settings": METRIC_SETTINGS,
         "history": result.history,
@@ -265,13 +280,13 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
 
 def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
                 train: TrainConfig, mesh_resolution: int = 512, batch: int = DEFAULT_BATCH, log=print,
-                min_piece_share: float = MIN_PIECE_SHARE) -> list[dict]:
+                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float = GRADIENT_STEP) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)
     reports = []
     for name in field_names:
         reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log,
-                               min_piece_share=min_piece_share))
+                               min_piece_share=min_piece_share, gradient_step=gradient_step))
         log(f"{name}: IoU {format_metric(reports[-1]['iou'], 4)} (insides {format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s")
     rows = [

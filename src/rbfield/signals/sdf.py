@@ -22,7 +22,8 @@ distances are in unit-cube units. Signs: negative inside.
 The gradient terms read the field's gradient by central differences
 (:func:`difference_probes`, :func:`difference_gradients`), evaluated in the
 same field call as the step's pool points, so training needs no double
-backward.
+backward. A ``gradient_step`` of 0 takes the exact gradient by autograd
+instead (a double backward: slower).
 """
 
 from __future__ import annotations
@@ -250,7 +251,8 @@ class PooledSDF(ABC):
     normal_weight = eikonal_weight = spurious_weight = 0.0
     #: Off-surface points per step (the batch's last ones) in the gradient terms.
     off_gradient_points = 0
-    #: Central-difference step (domain units) of the gradient terms.
+    #: Central-difference step (domain units) of the gradient terms; 0 takes
+    #: the exact gradient by a double backward instead.
     gradient_step = GRADIENT_STEP
 
     def __init__(self, name: str, batch_size: int, pool_size: int, refresh_every: int, seed: int):
@@ -313,20 +315,30 @@ class PooledSDF(ABC):
         return OrientedBatch(torch.cat(points), oriented[picks], normals[picks]), torch.cat(targets)
 
     def training_loss(self, field: torch.nn.Module, inputs: OrientedBatch, targets: torch.Tensor) -> torch.Tensor:
-        """MAPE on the pool points plus the weighted :func:`gradient_terms`.
-
-        The gradients come from central differences, whose probes share the
-        pool points' one field call: a first-order pass, no double backward."""
+        """MAPE on the pool points plus the weighted :func:`gradient_terms`."""
         if not (self.normal_weight or self.eikonal_weight or self.spurious_weight):
             return mape(field(inputs.points), targets)
         batch = len(inputs.points)
         n_off = min(self.off_gradient_points, batch)  # the batch's last n_off (uniform) points
         gradient_points = torch.cat([inputs.oriented_points, inputs.points[batch - n_off:]])
-        values = field(torch.cat([inputs.points, difference_probes(gradient_points, self.gradient_step)]))
-        terms = gradient_terms(difference_gradients(values[batch:], self.gradient_step), inputs.oriented_normals,
-                               values[batch - n_off:batch], targets[batch - n_off:])
-        return (mape(values[:batch], targets) + self.normal_weight * terms["normal"]
+        values, gradients = self._values_and_gradients(field, inputs.points, gradient_points)
+        terms = gradient_terms(gradients, inputs.oriented_normals, values[batch - n_off:], targets[batch - n_off:])
+        return (mape(values, targets) + self.normal_weight * terms["normal"]
                 + self.eikonal_weight * terms["eikonal"] + self.spurious_weight * terms["spurious"])
+
+    def _values_and_gradients(self, field: torch.nn.Module, points: torch.Tensor,
+                              gradient_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The field's (B, 1) values at the (B, 3) pool points and its (G, 3)
+        gradients at the gradient points: by central differences whose probes
+        share the pool points' one field call (first order), or, when
+        ``gradient_step`` is 0, exactly by autograd (a double backward)."""
+        if self.gradient_step:
+            values = field(torch.cat([points, difference_probes(gradient_points, self.gradient_step)]))
+            return values[:len(points)], difference_gradients(values[len(points):], self.gradient_step)
+        gradient_points = gradient_points.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (gradients,) = torch.autograd.grad(field(gradient_points).sum(), gradient_points, create_graph=True)
+        return field(points), gradients
 
     def progress(self, loss: float) -> dict:
         return {}
