@@ -45,8 +45,8 @@ from rbfield.train import TrainConfig, initialize_and_fit
 #: Training steps of a fit unless told otherwise, of DEFAULT_BATCH points each.
 #: On the Stanford dragon, without the mesh normal term, neurbf's normal error
 #: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
-#: after 12,000 of 2**12; with the term, 5.73-5.77 (BENCHMARKS.md, "Shapes").
-#: 12,000 steps train for 3.3-4.2 min on 2 cores.
+#: after 12,000 of 2**12; with the term, 5.74-5.79 (BENCHMARKS.md, "Shapes").
+#: 12,000 steps train for 2.2-2.9 min on 2 cores.
 DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score.
 SURFACE_SAMPLES = 200_000

@@ -64,11 +64,12 @@ EVAL_CHUNK = 2**16
 #: step's field call (:func:`difference_probes`).
 GRADIENT_POINTS = 128
 #: Step (domain units) of the central differences that give the gradient terms
-#: the field's gradient; well below the finest grid cell (1/256) and the
-#: smallest RBF scale (RBF_SPACING). On a trained dragon field they agree with
-#: autograd's gradient within 2.5 % (median relative difference; 3.6 % at 1e-3).
-#: They replaced a double backward through the field, which made training ~1.8x
-#: slower instead of ~1.2x at the same normal error (BENCHMARKS.md, "Shapes").
+#: the field's gradient; below neurbf's finest grid cell (1/256) and smallest
+#: RBF scale (RBF_SPACING). On trained dragon fields the differences are within
+#: 3 % of autograd's gradient (median). With them the terms make training
+#: ~1.2-1.3x as long, against ~1.8-2.3x for a double backward; neurbf's normal
+#: error moved by -0.27..+0.11 deg over six scans. Steps 1e-4 and 2e-4 gave the
+#: same neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
 GRADIENT_STEP = 5e-4
 #: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
 #: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
