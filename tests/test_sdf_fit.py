@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -86,6 +89,20 @@ def test_eval_agrees_with_the_fit(elephant_run, capsys):
     fitted = json.loads((elephant_run / "metrics.json").read_text())
     assert printed["iou"] == pytest.approx(fitted["iou"], abs=2e-3)  # other IoU samples, same field
     assert printed["chamfer_l1"] == pytest.approx(fitted["chamfer_l1"], rel=0.1)
+
+
+def test_cli_reports_an_interrupted_export_and_writes_nothing(tmp_path, capsys, elephant_run):
+    """Ctrl-C during an export: exit 130 and one line, never a crash or a half-written mesh."""
+    out = tmp_path / "mesh.ply"
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # the export takes ~8 s
+    timer.start()
+    try:
+        code = main(["export", "mesh", str(elephant_run), "--res", "512", "--out", str(out)])
+    finally:
+        timer.join()
+    assert code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+    assert list(tmp_path.iterdir()) == []  # no mesh, no temporary file
 
 
 def test_export_refuses_bad_requests(elephant_run, tmp_path):

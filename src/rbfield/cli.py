@@ -4,7 +4,9 @@ Each task module registers its own commands (``cli_image.register``). Every
 user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
 one ``error:`` line with exit status 2 and no traceback. Ctrl-C (or SIGTERM,
 e.g. from a job scheduler) during a fit saves a resumable checkpoint and exits
-with status 130.
+with status 130; during any other work (mesh export, rendering, metrics) it
+prints ``interrupted`` and exits with status 130, leaving no half-written file
+(every output is written atomically).
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C / SIGTERM: a KeyboardInterrupt, or the
+    SystemError that Numba's dispatch wraps around one raised inside it."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except RbfieldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, SystemError) as error:
+        if not is_interrupt(error):
+            raise
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

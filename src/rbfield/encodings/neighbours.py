@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers, numba_kernels, point_chunks
+from rbfield.ops import cpu_workers, numba_kernels, point_chunks, tree_query
 
 _BRUTE_FORCE_CHUNK = 8192
 #: Voxels of a candidate grid (about 2**(18/d) per axis: 64^3 in 3-D, 512^2 in 2-D).
@@ -128,7 +128,7 @@ def _candidate_lists(
     lists = []
     chunk = max(1, _GRID_BUILD_ENTRIES // listed)
     for start in range(0, len(voxel_centres), chunk):
-        distance, index = tree.query(voxel_centres[start : start + chunk], k=listed, workers=cpu_workers())
+        distance, index = tree_query(tree.query, voxel_centres[start : start + chunk], k=listed)
         distance, index = distance.reshape(len(distance), listed), index.reshape(len(index), listed)
         # A small margin keeps the bound safe against rounding.
         radius = (distance[:, k - 1] + reach) * (1.0 + 1e-9) + 1e-12
@@ -215,7 +215,7 @@ class NeighbourIndex:
     def _tree_query(self, points: np.ndarray, k: int) -> np.ndarray:
         # Worker threads are started per call; for a few points that costs more than it saves.
         workers = cpu_workers() if len(points) >= _TREE_THREADS_FROM else 1
-        _, index = self._tree.query(points.astype(np.float64), k=k, workers=workers)
+        _, index = tree_query(self._tree.query, points.astype(np.float64), k=k, workers=workers)
         return np.asarray(index, dtype=np.int64).reshape(len(points), k)
 
 

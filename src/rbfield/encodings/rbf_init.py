@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers
+from rbfield.ops import tree_query
 
 
 def weighted_kmeans(
@@ -41,7 +41,7 @@ def weighted_kmeans(
     centres = points[seeds].copy()
     assignment = np.zeros(points.shape[0], dtype=np.int64)
     for _ in range(n_iterations + 1):
-        _, assignment = cKDTree(centres).query(points, k=1, workers=cpu_workers())
+        _, assignment = tree_query(cKDTree(centres).query, points, k=1)
         mass = np.bincount(assignment, weights=weights, minlength=n_clusters)
         occupied = mass > 0
         for axis in range(points.shape[1]):

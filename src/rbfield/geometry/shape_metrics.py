@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers
+from rbfield.ops import tree_query
 
 #: F-score threshold in unit-cube domain units (1% of the domain side).
 FSCORE_TAU = 0.01
@@ -74,8 +74,8 @@ def surface_metrics(
         points_b, normals_b: (M, 3) samples of the reference and unit normals.
         tau: F-score distance threshold.
     """
-    distance_ab, nearest_ab = cKDTree(points_b).query(points_a, k=1, workers=cpu_workers())
-    distance_ba, nearest_ba = cKDTree(points_a).query(points_b, k=1, workers=cpu_workers())
+    distance_ab, nearest_ab = tree_query(cKDTree(points_b).query, points_a, k=1)
+    distance_ba, nearest_ba = tree_query(cKDTree(points_a).query, points_b, k=1)
     cos_ab = np.clip((normals_a * normals_b[nearest_ab]).sum(1), -1.0, 1.0)
     cos_ba = np.clip((normals_b * normals_a[nearest_ba]).sum(1), -1.0, 1.0)
     precision = float((distance_ab < tau).mean())

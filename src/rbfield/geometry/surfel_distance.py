@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rbfield.ops import cpu_workers
+from rbfield.ops import tree_query
 
 #: The k-th nearest other input point sets a surfel's radius.
 RADIUS_NEIGHBOUR = 4
@@ -48,14 +48,14 @@ class SurfelDistance:
         self.normals = np.asarray(normals, dtype=np.float64)
         self.tree = cKDTree(self.points)
         k = min(RADIUS_NEIGHBOUR + 1, len(self.points))
-        spacing, _ = self.tree.query(self.points, k=k, workers=cpu_workers())
+        spacing, _ = tree_query(self.tree.query, self.points, k=k)
         self.radii = RADIUS_FRACTION * np.asarray(spacing).reshape(len(self.points), k)[:, -1]
 
     def __call__(self, queries: np.ndarray) -> np.ndarray:
         """(Q, 3) query points -> (Q,) signed distances (domain units, negative inside)."""
         queries = np.asarray(queries, dtype=np.float64)
         k = min(QUERY_NEIGHBOURS, len(self.points))
-        _, index = self.tree.query(queries, k=k, workers=cpu_workers())
+        _, index = tree_query(self.tree.query, queries, k=k)
         index = np.asarray(index).reshape(len(queries), k)
         offset = queries[:, None, :] - self.points[index]  # (Q, k, 3)
         height = (offset * self.normals[index]).sum(-1)  # (Q, k)

@@ -23,6 +23,21 @@ def cpu_workers() -> int:
     return max(1, torch.get_num_threads())
 
 
+def tree_query(method, *args, workers: int | None = None, **kwargs):
+    """``method(*args, workers=workers, **kwargs)`` for a scipy cKDTree query
+    method, on cpu_workers() threads unless ``workers`` is given. With more
+    than one, Ctrl-C / SIGTERM wait until it returns
+    (:func:`rbfield.interrupts.interrupts_held`): scipy's workers outlive a
+    query left early and crash the process."""
+    from rbfield.interrupts import interrupts_held
+
+    workers = cpu_workers() if workers is None else workers
+    if workers == 1:
+        return method(*args, workers=1, **kwargs)
+    with interrupts_held():
+        return method(*args, workers=workers, **kwargs)
+
+
 def point_chunks(n_points: int) -> int:
     """Point ranges a parallel kernel splits n_points into: 16 per thread, so
     that uneven ranges balance out, and never more than the points (>= 1)."""

@@ -39,7 +39,7 @@ from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
-from rbfield.ops import cpu_workers
+from rbfield.ops import tree_query
 from rbfield.spec import SignalSpec
 
 #: Points per training step. NeuRBF uses 2**18 on a GPU. On a CPU the fit is
@@ -163,7 +163,7 @@ def iou_point_weights(points: np.ndarray, surface: np.ndarray) -> np.ndarray:
 
     n_uniform = len(points) // 2
     in_cube = np.all((points >= 0.0) & (points <= 1.0), axis=1)
-    counts = cKDTree(surface).query_ball_point(points, r=JITTER, p=np.inf, return_length=True, workers=cpu_workers())
+    counts = tree_query(cKDTree(surface).query_ball_point, points, r=JITTER, p=np.inf, return_length=True)
     near_density = counts / (len(surface) * (2 * JITTER) ** 3)
     density = (n_uniform * in_cube + (len(points) - n_uniform) * near_density) / len(points)
     return 1.0 / density

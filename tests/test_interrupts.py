@@ -1,0 +1,76 @@
+"""Ctrl-C and SIGTERM outside the training steps: held through threaded k-d
+tree queries, then reported by the CLI as an interruption (exit 130)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from rbfield.cli import is_interrupt
+from rbfield.interrupts import DeferredInterrupts, interrupts_held
+from rbfield.ops import tree_query
+
+
+def _signal_self(signum: int, after: float) -> threading.Timer:
+    timer = threading.Timer(after, os.kill, (os.getpid(), signum))
+    timer.start()
+    return timer
+
+
+def test_a_held_signal_is_raised_when_the_block_ends():
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached_the_end = True
+    assert reached_the_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_held_signal_goes_to_the_training_loops_deferral():
+    """Inside a fit's DeferredInterrupts, a signal held through a query becomes
+    the loop's request (it finishes its step), not an exception mid-step."""
+    with DeferredInterrupts() as deferred:
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert deferred.requested
+
+
+def test_a_second_signal_is_not_held():
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            pytest.fail("the second signal should have raised")
+
+
+def test_a_threaded_query_finishes_before_the_interrupt():
+    """A signal in the middle of a 2-thread query used to crash the process
+    (scipy's workers outlived the query); now the query ends, then it raises."""
+    rng = np.random.default_rng(0)
+    tree = cKDTree(rng.random((100_000, 3)))
+    queries = rng.random((1_500_000, 3))
+    timer = _signal_self(signal.SIGINT, 0.05)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tree_query(tree.query, queries, k=8, workers=2)
+    finally:
+        timer.join()
+
+
+def test_is_interrupt_knows_numbas_wrapping():
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("<built-in function> returned a result with an exception set") from interrupt
+    except SystemError as wrapped:
+        assert is_interrupt(wrapped)
+    assert is_interrupt(KeyboardInterrupt())
+    assert not is_interrupt(SystemError("a real bug"))
+
