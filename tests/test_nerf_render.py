@@ -145,7 +145,8 @@ def test_video_is_mp4_or_falls_back_to_gif(tmp_path, monkeypatch):
     from rbfield.radiance import video
 
     frames = (np.random.default_rng(0).random((3, 21, 33, 3)) * 255).astype(np.uint8)  # odd sizes get padded
-    if video.mp4_available():
+    has_mp4 = video.mp4_available()
+    if has_mp4:
         path = video.write_video(tmp_path / "a", frames)
         assert path.suffix == ".mp4" and path.stat().st_size > 100
     monkeypatch.setattr(video, "mp4_available", lambda: False)
@@ -153,3 +154,4 @@ def test_video_is_mp4_or_falls_back_to_gif(tmp_path, monkeypatch):
     assert path.suffix == ".gif"
     with Image.open(path) as gif:
         assert gif.n_frames == 3 and gif.size == (33, 21)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a.mp4", "b.gif"] if has_mp4 else ["b.gif"])

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,24 +32,24 @@ CHECKPOINT_FILE = "checkpoint.pt"
 KEEP_FP32 = ("centres", "shapes")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file + rename.
+def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Run ``write(temporary)`` on a temporary file in ``path``'s folder (same
+    suffix, for writers that go by it), then rename it over ``path``.
 
     Raises:
         RbfieldError: the folder is missing or not writable, or the disk is
-            full; the previous file at ``path`` (if any) is left untouched.
+            full; the previous file at ``path`` (if any) is left untouched. On
+            any failure, Ctrl-C included, the temporary file is removed.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
+        os.close(handle)
     except OSError as error:
         raise RbfieldError(f"cannot write {path}: {error.strerror}") from None
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        write(Path(temporary))
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
@@ -57,6 +58,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to ``path`` via a temporary file, flushed to disk, and a
+    rename (errors as :func:`atomic_write_with`)."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+
+    atomic_write_with(path, write)
 
 
 def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
