@@ -15,11 +15,14 @@ from rbfield.sdf_runs import load_normalised
 from rbfield.signals.sdf import (
     GRADIENT_POINTS,
     GRADIENT_STEP,
+    EIKONAL_WEIGHT,
     MESH_NORMAL_WEIGHT,
     SPURIOUS_DISTANCE,
     SPURIOUS_SHARPNESS,
+    SPURIOUS_WEIGHT,
     MeshSDF,
     OrientedBatch,
+    PointCloudSDF,
     difference_gradients,
     difference_probes,
     gradient_terms,
@@ -138,3 +141,25 @@ def test_mesh_loss_adds_the_normal_term_to_mape(gradient_step):
     loss = MeshSDF.training_loss(signal, ScaledSphere(1.0),
                                  OrientedBatch(points, points, -normals), torch.zeros(64, 1, dtype=torch.float64))
     assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-9)
+
+
+def test_point_cloud_loss_is_the_same_by_central_differences_and_by_autograd():
+    """All three gradient terms of a point-cloud fit, on a sphere scaled by 1.5 with
+    its surface points, normals and off-surface pool points: the two ways of
+    taking the gradient agree, and the eikonal term is the exact (1.5 - 1)^2."""
+    surface, normals = _sphere_points(GRADIENT_POINTS, RADIUS)
+    off, _ = _sphere_points(GRADIENT_POINTS, RADIUS + 0.05)
+    targets = torch.cat([torch.zeros(GRADIENT_POINTS, 1, dtype=torch.float64),
+                         torch.full((GRADIENT_POINTS, 1), 0.05, dtype=torch.float64)])
+    batch = OrientedBatch(torch.cat([surface, off]), surface, normals)
+    losses = {}
+    for step in (GRADIENT_STEP, 0.0):
+        signal = PointCloudSDF.__new__(PointCloudSDF)
+        signal.gradient_step = step
+        losses[step] = PointCloudSDF.training_loss(signal, ScaledSphere(1.5), batch, targets).item()
+    # MAPE: 0 on the surface half, |1.5 * 0.05 - 0.05| / 0.06 on the off half; normal term 0;
+    # eikonal 0.25 everywhere; spurious exp(-100 * 0.075) at the off points (all >= 0.02 away).
+    expected = (0.5 * 0.025 / 0.06 + EIKONAL_WEIGHT * 0.25
+                + SPURIOUS_WEIGHT * math.exp(-SPURIOUS_SHARPNESS * 0.075))
+    assert math.isclose(losses[0.0], expected, rel_tol=1e-9)
+    assert math.isclose(losses[GRADIENT_STEP], expected, rel_tol=1e-6)
