@@ -27,21 +27,24 @@ DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DeferredInterrupts:
-    """A context in which SIGINT and SIGTERM set :attr:`requested` instead of
-    raising; a second one raises KeyboardInterrupt at once, for a user who
-    will not wait for the step to end. The previous handlers come back on
-    exit. Off the main thread, where Python cannot install handlers, it
-    changes nothing and :attr:`requested` stays False.
+    """A context in which SIGINT and SIGTERM set :attr:`requested` (and
+    :attr:`signal_number`) instead of raising; a second one raises
+    KeyboardInterrupt at once, for a user who will not wait for the step to
+    end. The previous handlers come back on exit. Off the main thread, where
+    Python cannot install handlers, it changes nothing and :attr:`requested`
+    stays False.
     """
 
     def __init__(self):
         self.requested = False
+        #: The first signal received, or None.
+        self.signal_number: int | None = None
         self._previous: dict[int, object] = {}
 
     def _request(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal_number = True, signum
 
     def __enter__(self) -> DeferredInterrupts:
         if threading.current_thread() is threading.main_thread():
@@ -57,26 +60,12 @@ class DeferredInterrupts:
 
 @contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block, then deliver the first one held
-    to the handler that was there before: a training loop's
-    :class:`DeferredInterrupts` (which finishes its step) or Python's
-    KeyboardInterrupt. A second signal raises KeyboardInterrupt at once. Off
-    the main thread it changes nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    """Hold SIGINT and SIGTERM for the block (a :class:`DeferredInterrupts`),
+    then deliver the first one held to the handler that was there before: a
+    training loop's own DeferredInterrupts (which finishes its step) or
+    Python's KeyboardInterrupt. A second signal raises KeyboardInterrupt at
+    once. Off the main thread it changes nothing."""
+    with DeferredInterrupts() as held:
         yield
-        return
-    held: list[int] = []
-
-    def hold(signum, frame):
-        if held:
-            raise KeyboardInterrupt
-        held.append(signum)
-
-    previous = {signum: signal.signal(signum, hold) for signum in DEFERRED_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if held:
-        signal.raise_signal(held[0])
+    if held.requested:
+        signal.raise_signal(held.signal_number)

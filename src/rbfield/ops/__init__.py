@@ -7,6 +7,8 @@ reference paths (results agree to floating-point rounding).
 import os
 import warnings
 
+from rbfield.interrupts import interrupts_held
+
 _NUMBA_STATE: dict = {}
 
 
@@ -29,8 +31,6 @@ def tree_query(method, *args, workers: int | None = None, **kwargs):
     than one, Ctrl-C / SIGTERM wait until it returns
     (:func:`rbfield.interrupts.interrupts_held`): scipy's workers outlive a
     query left early and crash the process."""
-    from rbfield.interrupts import interrupts_held
-
     workers = cpu_workers() if workers is None else workers
     if workers == 1:
         return method(*args, workers=1, **kwargs)
