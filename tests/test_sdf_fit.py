@@ -20,7 +20,11 @@ from rbfield.sdf_runs import export_mesh, load_normalised, load_sdf_field
 from rbfield.signals.sdf import difference_gradients, difference_probes, winding_sdf
 
 MESHES = "../shared/data/meshes"
-FIT = ["--params", "60k", "--steps", "500", "--batch", "4096", "--res", "64", "--quiet", "--eval-every", "1000"]
+# 200k metric samples, not the default 1M: a rough 500-step fit lies far from the scan, and
+# nearest-neighbour queries from far away cost ~25 s at 1M samples (~1 s at 200k).
+SAMPLES = ["--metric-samples", "200000"]
+FIT = ["--params", "60k", "--steps", "500", "--batch", "4096", "--res", "64", "--quiet", "--eval-every", "1000",
+       *SAMPLES]
 SHAPE = f"{MESHES}/elephant.off"
 
 
@@ -37,6 +41,7 @@ def test_fit_writes_a_complete_run(elephant_run):
     for key in ("iou", "chamfer_l1", "chamfer_l2", "nae_deg", "fscore", "normal_consistency",
                 "trainable_params", "total_params", "steps", "seconds", "gradient_step", "metric_settings"):
         assert key in metrics
+    assert metrics["metric_samples"] == 200_000
     assert metrics["trainable_params"] <= 60_000 < metrics["total_params"]
     assert metrics["steps"] == 500
     for name in ("mesh.ply", "views.png", "field.safetensors", "checkpoint.pt", "config.json"):
@@ -84,7 +89,7 @@ def test_mesh_comes_back_in_the_input_coordinates(elephant_run, tmp_path):
 
 
 def test_eval_agrees_with_the_fit(elephant_run, capsys):
-    assert main(["eval", "sdf", str(elephant_run), "--against", SHAPE, "--res", "64"]) == 0
+    assert main(["eval", "sdf", str(elephant_run), "--against", SHAPE, "--res", "64", *SAMPLES]) == 0
     printed = json.loads(capsys.readouterr().out)
     fitted = json.loads((elephant_run / "metrics.json").read_text())
     assert printed["iou"] == pytest.approx(fitted["iou"], abs=2e-3)  # other IoU samples, same field
@@ -115,7 +120,8 @@ def test_export_refuses_bad_requests(elephant_run, tmp_path):
 def test_point_cloud_fit(tmp_path):
     out = tmp_path / "sphere"
     args = ["fit", "sdf", f"{MESHES}/sphere_20k_normal.xyz", "--field", "neurbf", "--out", str(out),
-            "--params", "60k", "--steps", "300", "--batch", "2048", "--res", "64", "--quiet", "--eval-every", "1000"]
+            "--params", "60k", "--steps", "300", "--batch", "2048", "--res", "64", "--quiet", "--eval-every", "1000",
+            *SAMPLES]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iou"] is None and metrics["kind"] == "point cloud"
@@ -128,7 +134,7 @@ def test_point_cloud_fit(tmp_path):
 def test_compare_writes_a_table(tmp_path, capsys):
     out = tmp_path / "compare"
     args = ["compare", "sdf", SHAPE, "--fields", "triplane,instant-ngp", "--out", str(out), "--params", "30k",
-            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000"]
+            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000", *SAMPLES]
     assert main(args) == 0
     table = (out / "compare.md").read_text()
     assert "| triplane |" in table and "| instant-ngp |" in table

@@ -108,6 +108,14 @@ def test_cli_refuses_a_gradient_step_outside_0_to_0_01(step, capsys):
     assert "--gradient-step: must be 0 (exact gradients) or a step up to 0.01" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("count", ["999", "-5", "1e6", "many"])
+def test_cli_refuses_too_few_metric_samples(count, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "sdf", "run", "--against", "shape.off", "--metric-samples", count])
+    assert exit_info.value.code == 2
+    assert "--metric-samples: must be an integer >= 1000" in capsys.readouterr().err
+
+
 def test_marching_cubes_refuses_resolutions_that_do_not_fit():
     with pytest.raises(RbfieldError, match="GB"):
         check_resolution(100_000)

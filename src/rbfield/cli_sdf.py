@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
-from rbfield.sdf_runs import DEFAULT_STEPS, format_metric
+from rbfield.sdf_runs import DEFAULT_STEPS, SURFACE_SAMPLES, format_metric
 from rbfield.signals.sdf import DEFAULT_BATCH, GRADIENT_STEP
 
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
@@ -33,7 +33,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         default=GRADIENT_STEP, metavar="H",
                         help="central-difference step of the loss's gradient terms, in unit-cube units "
                         f"(default {GRADIENT_STEP:g}; 0: exact gradients by a double backward, slower)")
-    _add_piece_argument(parser)
+    _add_scoring_arguments(parser)
 
 
 def _number_in(low: float, high: float, meaning: str):
@@ -51,6 +51,29 @@ def _number_in(low: float, high: float, meaning: str):
     return parse
 
 
+def _count_at_least(low: int):
+    """An argparse type: an integer >= low; otherwise "must be an integer >= low"."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
+    _add_piece_argument(parser)
+    parser.add_argument("--metric-samples", type=_count_at_least(1000), default=SURFACE_SAMPLES, metavar="N",
+                        help="surface samples per mesh for Chamfer, NAE and F-score "
+                        f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)")
+
+
 def _add_piece_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-piece", type=_number_in(0.0, 1.0, "a share between 0 and 1"), default=MIN_PIECE_SHARE, metavar="SHARE",
                         help="drop mesh pieces with less than this share of the largest piece's area "
@@ -63,7 +86,8 @@ def cmd_fit_sdf(args) -> int:
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     try:
         r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
-                    resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step)
+                    resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step,
+                    metric_samples=args.metric_samples)
     except KeyboardInterrupt:
         report_interrupt(out)
         return 130
@@ -85,7 +109,7 @@ def cmd_export_mesh(args) -> int:
 def cmd_eval_sdf(args) -> int:
     from rbfield.sdf_runs import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res, args.min_piece)
+    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res, args.min_piece, args.metric_samples)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -98,7 +122,8 @@ def cmd_compare_sdf(args) -> int:
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     try:
         compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch,
-                    min_piece_share=args.min_piece, gradient_step=args.gradient_step)
+                    min_piece_share=args.min_piece, gradient_step=args.gradient_step,
+                    metric_samples=args.metric_samples)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
         return 130
@@ -136,7 +161,7 @@ def register(verbs: dict, commands) -> None:
     evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
     evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
     evaluate.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
-    _add_piece_argument(evaluate)
+    _add_scoring_arguments(evaluate)
     evaluate.set_defaults(handler=cmd_eval_sdf)
 
     compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")

@@ -63,7 +63,8 @@ IOU_SURFACE_SAMPLES = 200_000
 
 METRIC_SETTINGS = {
     "units": "unit-cube domain units: the input is scaled so its bounding box's longest side is 0.9",
-    "surface_samples": f"{SURFACE_SAMPLES} points per surface, uniform by area, face normals",
+    "surface_samples": "metric_samples points per mesh (the reference's and the fit's), uniform by area, with "
+    "face normals; a point-cloud reference is its own points and normals",
     "iou": "volume IoU of the outsides, |outside both| / |outside either| (sdf >= 0), of the field and the "
     "reference SDF (generalised winding numbers) over the domain [0,1]^3: the convention of NeuRBF's released "
     "evaluation, so comparable with its published IoUs (0.9995). The outside fills most of the domain, so this is "
@@ -108,11 +109,13 @@ class Reference:
         shape: a normalised mesh (all metrics) or point cloud (no IoU: its
             inside is unknown; the input points and normals are the surface).
         seed: seeds the samples.
+        samples: surface samples per mesh (Chamfer, NAE, F-score).
     """
 
-    def __init__(self, shape: Mesh | PointCloud, seed: int = 0):
+    def __init__(self, shape: Mesh | PointCloud, seed: int = 0, samples: int = SURFACE_SAMPLES):
+        self.samples = samples
         if isinstance(shape, Mesh):
-            self.points, self.normals = sample_surface(shape.vertices, shape.faces, SURFACE_SAMPLES, seed)
+            self.points, self.normals = sample_surface(shape.vertices, shape.faces, samples, seed)
             surface = self.points[:IOU_SURFACE_SAMPLES]
             self.iou_points = iou_points(surface, IOU_POINTS, np.random.default_rng(seed + 2))
             self.iou_sdf = winding_sdf(shape, self.iou_points)
@@ -134,7 +137,7 @@ class Reference:
         if len(faces) == 0:
             return {**metrics, "chamfer_l1": None, "chamfer_l2": None, "nae_deg": None,
                     "normal_consistency": None, "fscore": 0.0}
-        points, normals = sample_surface(vertices, faces, SURFACE_SAMPLES, seed=1)
+        points, normals = sample_surface(vertices, faces, self.samples, seed=1)
         return {**metrics, **surface_metrics(points, normals, self.points, self.normals)}
 
 
@@ -171,11 +174,13 @@ def fit_sdf(
     log=print,
     min_piece_share: float = MIN_PIECE_SHARE,
     gradient_step: float = GRADIENT_STEP,
+    metric_samples: int = SURFACE_SAMPLES,
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
     ``gradient_step`` is the central-difference step of the loss's gradient
     terms (domain units; 0: exact gradients by a double backward, slower).
+    ``metric_samples`` is the number of surface samples per mesh for the metrics.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -207,7 +212,7 @@ def fit_sdf(
     started = time.perf_counter()
     vertices, faces = shape_mesh(field, mesh_resolution, min_piece_share)
     extract_seconds = time.perf_counter() - started
-    metrics = Reference(shape, seed=train.seed).score(field, vertices, faces)
+    metrics = Reference(shape, seed=train.seed, samples=metric_samples).score(field, vertices, faces)
     mesh_path = out / "mesh.ply"
     save_mesh(mesh_path, normalization.inverse(vertices), faces)
     report = {
@@ -228,6 +233,7 @@ def fit_sdf(
         "batch": batch,
         "gradient_step": gradient_step,
         "threads": torch.get_num_threads(),
+        "metric_samples": metric_samples,
         "metric_settings": METRIC_SETTINGS,
         "history": result.history,
     }
@@ -270,7 +276,7 @@ def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path,
 
 
 def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution: int = 512,
-                        min_piece_share: float = MIN_PIECE_SHARE) -> dict:
+                        min_piece_share: float = MIN_PIECE_SHARE, metric_samples: int = SURFACE_SAMPLES) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
     coordinates (mapped into the domain with the field's own normalisation)."""
     check_resolution(resolution)
@@ -283,19 +289,22 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
     else:
         shape = PointCloud(normalization.forward(shape.points), shape.normals)
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
-    return {**Reference(shape).score(field, vertices, faces), "mesh_resolution": resolution,
-            "mesh_min_piece_share": min_piece_share, "metric_settings": METRIC_SETTINGS}
+    return {**Reference(shape, samples=metric_samples).score(field, vertices, faces), "mesh_resolution": resolution,
+            "mesh_min_piece_share": min_piece_share, "metric_samples": metric_samples,
+            "metric_settings": METRIC_SETTINGS}
 
 
 def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
                 train: TrainConfig, mesh_resolution: int = 512, batch: int = DEFAULT_BATCH, log=print,
-                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float = GRADIENT_STEP) -> list[dict]:
+                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float = GRADIENT_STEP,
+                metric_samples: int = SURFACE_SAMPLES) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)
     reports = []
     for name in field_names:
         reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log,
-                               min_piece_share=min_piece_share, gradient_step=gradient_step))
+                               min_piece_share=min_piece_share, gradient_step=gradient_step,
+                               metric_samples=metric_samples))
         log(f"{name}: IoU {format_metric(reports[-1]['iou'], 4)} (insides {format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s")
     rows = [
@@ -310,7 +319,7 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
         )
     summary = [{k: v for k, v in r.items() if k not in ("history", "metric_settings")} for r in reports]
     atomic_write_json(out / "compare.json", {"input": str(path), "params": parse_budget(params), "runs": summary,
-                                             "metric_settings": METRIC_SETTINGS})
+                                             "metric_samples": metric_samples, "metric_settings": METRIC_SETTINGS})
     atomic_write_bytes(out / "compare.md", ("\n".join(rows) + "\n").encode())
     return reports
 
