@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,14 @@ from skimage import data
 
 from rbfield.signals.image import centre_crop, image_to_float
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _python_sigint_handler():
+    """Ctrl-C as Python normally takes it, for the tests that send SIGINT, even
+    when the suite was started in the background, where shells ignore SIGINT."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

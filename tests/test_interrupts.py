@@ -32,6 +32,19 @@ def test_a_held_signal_is_raised_when_the_block_ends():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_an_ignored_signal_stays_ignored():
+    """A job a shell starts with '&' ignores SIGINT; a deferral must not revive it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with DeferredInterrupts() as deferred:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+        assert not deferred.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_held_signal_goes_to_the_training_loops_deferral():
     """Inside a fit's DeferredInterrupts, a signal held through a query becomes
     the loop's request (it finishes its step), not an exception mid-step."""

@@ -30,9 +30,10 @@ class DeferredInterrupts:
     """A context in which SIGINT and SIGTERM set :attr:`requested` (and
     :attr:`signal_number`) instead of raising; a second one raises
     KeyboardInterrupt at once, for a user who will not wait for the step to
-    end. The previous handlers come back on exit. Off the main thread, where
-    Python cannot install handlers, it changes nothing and :attr:`requested`
-    stays False.
+    end. The previous handlers come back on exit. A signal the process
+    ignores (SIG_IGN, e.g. SIGINT of a job a shell started with ``&``) stays
+    ignored. Off the main thread, where Python cannot install handlers, it
+    changes nothing and :attr:`requested` stays False.
     """
 
     def __init__(self):
@@ -49,7 +50,8 @@ class DeferredInterrupts:
     def __enter__(self) -> DeferredInterrupts:
         if threading.current_thread() is threading.main_thread():
             for signum in DEFERRED_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._request)
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._request)
         return self
 
     def __exit__(self, *exc_info) -> None:
