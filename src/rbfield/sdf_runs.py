@@ -46,14 +46,14 @@ from rbfield.train import TrainConfig, initialize_and_fit
 #: On the Stanford dragon, without the mesh normal term, neurbf's normal error
 #: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
 #: after 12,000 of 2**12; with the term, 5.74-5.79 (all scored at 200,000
-#: samples; 5.09 at today's 1,000,000; BENCHMARKS.md, "Shapes").
+#: samples; 5.09 at the current 1,000,000; BENCHMARKS.md, "Shapes").
 #: 12,000 steps train for 2.2-3.2 min on 2 cores.
 DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score: NeuRBF's released SDF
 #: evaluation uses 1,000,000. Fewer samples measure the sampling as well as the
 #: shapes: a scan scored against two independent samplings of itself gives NAE
-#: 1.35 / 4.90 deg (bunny / dragon) at 200,000 samples and 0.63 / 2.79 at
-#: 1,000,000 (BENCHMARKS.md, "Shapes").
+#: 1.34 / 4.89 deg (bunny / dragon) at 200,000 samples and 0.63 / 2.80 at
+#: 1,000,000 (bench/metric_floor.py; BENCHMARKS.md, "Shapes").
 SURFACE_SAMPLES = 1_000_000
 #: Query points for IoU (half uniform, half near the surface).
 IOU_POINTS = 2**18
