@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -36,12 +37,13 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     _add_scoring_arguments(parser)
 
 
-def _number_in(low: float, high: float, meaning: str):
-    """An argparse type: a float in [low, high]; otherwise "must be <meaning>"."""
+def _number_in(low: float, high: float, meaning: str, convert=float):
+    """An argparse type: ``convert(text)`` (float or int) in [low, high];
+    otherwise "must be <meaning>"."""
 
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
             value = float("nan")
         if not low <= value <= high:
@@ -51,25 +53,11 @@ def _number_in(low: float, high: float, meaning: str):
     return parse
 
 
-def _count_at_least(low: int):
-    """An argparse type: an integer >= low; otherwise "must be an integer >= low"."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
-        return value
-
-    return parse
-
-
 def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
     _add_piece_argument(parser)
-    parser.add_argument("--metric-samples", type=_count_at_least(1000), default=SURFACE_SAMPLES, metavar="N",
+    parser.add_argument("--metric-samples", type=_number_in(1000, math.inf, "an integer >= 1000", int),
+                        default=SURFACE_SAMPLES, metavar="N",
                         help="surface samples per mesh for Chamfer, NAE and F-score "
                         f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)")
 
