@@ -12,7 +12,7 @@ A variant is a JSON object with any of:
 * ``mesh_normal_weight``: the weight of a mesh fit's normal term
   (``MeshSDF.normal_weight``; 0 turns it off);
 * ``gradient_step``: the central-difference step of the gradient terms
-  (``--gradient-step``; 0: exact gradients);
+  (``--gradient-step``; 0: exact gradients; unset: the shape kind's default);
 * ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples;
   neurbf only).
 
@@ -55,7 +55,7 @@ def run_variant(path: str, out: Path, field: str, variant: dict, params: str, re
         train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
         return fit_sdf(path, out, field, params, train, resolution,
                        variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None,
-                       gradient_step=variant.get("gradient_step", sdf_signal.GRADIENT_STEP))
+                       gradient_step=variant.get("gradient_step"))
     finally:
         NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
         sdf_signal.MeshSDF.normal_weight = normal_weight

@@ -17,7 +17,7 @@ from rbfield.errors import RbfieldError
 from rbfield.geometry.shapes_io import load_shape
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.sdf_runs import export_mesh, load_normalised, load_sdf_field
-from rbfield.signals.sdf import difference_gradients, difference_probes, winding_sdf
+from rbfield.signals.sdf import DIFFERENCE_STEP, difference_gradients, difference_probes, winding_sdf
 
 MESHES = "../shared/data/meshes"
 # 200k metric samples, not the default 1M: a rough 500-step fit lies far from the scan, and
@@ -42,6 +42,7 @@ def test_fit_writes_a_complete_run(elephant_run):
                 "trainable_params", "total_params", "steps", "seconds", "gradient_step", "metric_settings"):
         assert key in metrics
     assert metrics["metric_samples"] == 200_000
+    assert metrics["gradient_step"] == 0.0  # a mesh's default: exact gradients
     assert metrics["trainable_params"] <= 60_000 < metrics["total_params"]
     assert metrics["steps"] == 500
     for name in ("mesh.ply", "views.png", "field.safetensors", "checkpoint.pt", "config.json"):
@@ -50,9 +51,10 @@ def test_fit_writes_a_complete_run(elephant_run):
 
 def test_fit_passes_an_iou_threshold(elephant_run):
     metrics = json.loads((elephant_run / "metrics.json").read_text())
-    # This 60k, 500-step fit measured IoU 0.990 (outsides), 0.724 (insides), a
-    # point-count IoU of 0.936 and Chamfer-L1 0.0075 (the thin legs and trunk are
-    # still coarse); a sign or scale bug gives far worse.
+    # This 60k, 500-step fit measured IoU 0.993 (outsides), 0.790 (insides), a
+    # point-count IoU of 0.938 and Chamfer-L1 0.0071 with exact gradients, the
+    # mesh default (0.990 / 0.724 / 0.936 / 0.0075 with central differences; the
+    # thin legs and trunk are still coarse); a sign or scale bug gives far worse.
     assert metrics["iou"] > 0.985
     assert metrics["iou_inside"] > 0.7
     assert metrics["iou_pooled"] > 0.9
@@ -125,6 +127,7 @@ def test_point_cloud_fit(tmp_path):
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iou"] is None and metrics["kind"] == "point cloud"
+    assert metrics["gradient_step"] == DIFFERENCE_STEP  # a point cloud's default: central differences
     # Measured 0.011 after 300 steps at 60k (0.017 before the gradient terms): point-cloud
     # fits converge slowly (see bench/results/sdf.md); a wrong normalisation or sign
     # convention gives > 0.05.
@@ -134,13 +137,15 @@ def test_point_cloud_fit(tmp_path):
 def test_compare_writes_a_table(tmp_path, capsys):
     out = tmp_path / "compare"
     args = ["compare", "sdf", SHAPE, "--fields", "triplane,instant-ngp", "--out", str(out), "--params", "30k",
-            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000", *SAMPLES]
+            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000", *SAMPLES,
+            "--gradient-step", "0.001"]
     assert main(args) == 0
     table = (out / "compare.md").read_text()
     assert "| triplane |" in table and "| instant-ngp |" in table
     runs = json.loads((out / "compare.json").read_text())["runs"]
     assert [r["field"] for r in runs] == ["triplane", "instant-ngp"]
     assert all(r["trainable_params"] <= 30_000 for r in runs)
+    assert all(r["gradient_step"] == 0.001 for r in runs)  # the option overrides the mesh default
 
 
 def test_compare_refuses_unknown_fields(capsys):

@@ -14,7 +14,7 @@ from rbfield.geometry.shapes_io import Mesh, ShapeWarning
 from rbfield.sdf_runs import load_normalised
 from rbfield.signals.sdf import (
     GRADIENT_POINTS,
-    GRADIENT_STEP,
+    DIFFERENCE_STEP,
     EIKONAL_WEIGHT,
     MESH_NORMAL_WEIGHT,
     SPURIOUS_DISTANCE,
@@ -130,7 +130,7 @@ def test_mesh_batches_carry_outward_face_normals(winding):
     assert (outside > 0).mean() > 0.95 and (inside < 0).mean() > 0.95
 
 
-@pytest.mark.parametrize("gradient_step", [GRADIENT_STEP, 0.0], ids=["central differences", "exact"])
+@pytest.mark.parametrize("gradient_step", [DIFFERENCE_STEP, 0.0], ids=["central differences", "exact"])
 def test_mesh_loss_adds_the_normal_term_to_mape(gradient_step):
     """A MeshSDF's loss is MAPE plus MESH_NORMAL_WEIGHT * (1 - cos): exactly 2 for
     the sphere field against flipped normals at zero-distance targets on it, with
@@ -153,7 +153,7 @@ def test_point_cloud_loss_is_the_same_by_central_differences_and_by_autograd():
                          torch.full((GRADIENT_POINTS, 1), 0.05, dtype=torch.float64)])
     batch = OrientedBatch(torch.cat([surface, off]), surface, normals)
     losses = {}
-    for step in (GRADIENT_STEP, 0.0):
+    for step in (DIFFERENCE_STEP, 0.0):
         signal = PointCloudSDF.__new__(PointCloudSDF)
         signal.gradient_step = step
         losses[step] = PointCloudSDF.training_loss(signal, ScaledSphere(1.5), batch, targets).item()
@@ -162,4 +162,4 @@ def test_point_cloud_loss_is_the_same_by_central_differences_and_by_autograd():
     expected = (0.5 * 0.025 / 0.06 + EIKONAL_WEIGHT * 0.25
                 + SPURIOUS_WEIGHT * math.exp(-SPURIOUS_SHARPNESS * 0.075))
     assert math.isclose(losses[0.0], expected, rel_tol=1e-9)
-    assert math.isclose(losses[GRADIENT_STEP], expected, rel_tol=1e-6)
+    assert math.isclose(losses[DIFFERENCE_STEP], expected, rel_tol=1e-6)

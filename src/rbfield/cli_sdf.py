@@ -11,7 +11,7 @@ from pathlib import Path
 from rbfield.cli_common import parse_field_names, report_interrupt, train_config
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.sdf_runs import DEFAULT_STEPS, SURFACE_SAMPLES, format_metric
-from rbfield.signals.sdf import DEFAULT_BATCH, GRADIENT_STEP
+from rbfield.signals.sdf import DEFAULT_BATCH, DIFFERENCE_STEP
 
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
 
@@ -31,9 +31,10 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-every", type=int, default=250, help="steps between quick IoU checks (default 250)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--gradient-step", type=_number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
-                        default=GRADIENT_STEP, metavar="H",
-                        help="central-difference step of the loss's gradient terms, in unit-cube units "
-                        f"(default {GRADIENT_STEP:g}; 0: exact gradients by a double backward, slower)")
+                        metavar="H",
+                        help="central-difference step of the loss's gradient terms, in unit-cube units; "
+                        "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
+                        f"{DIFFERENCE_STEP:g} for a point cloud)")
     _add_scoring_arguments(parser)
 
 

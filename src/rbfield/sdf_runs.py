@@ -32,7 +32,6 @@ from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_sha
 from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
 from rbfield.signals.sdf import (
     DEFAULT_BATCH,
-    GRADIENT_STEP,
     MeshSDF,
     PointCloudSDF,
     evaluate_sdf,
@@ -47,7 +46,8 @@ from rbfield.train import TrainConfig, initialize_and_fit
 #: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
 #: after 12,000 of 2**12; with the term, 5.74-5.79 (all scored at 200,000
 #: samples; 5.09 at the current 1,000,000; BENCHMARKS.md, "Shapes").
-#: 12,000 steps train for 2.2-3.2 min on 2 cores.
+#: On 2 cores, 12,000 steps train neurbf on a mesh for 3.6-4.2 min (exact
+#: gradients) and on a point cloud for 2.7-2.9 min (central differences).
 DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score: NeuRBF's released SDF
 #: evaluation uses 1,000,000. Fewer samples measure the sampling as well as the
@@ -142,10 +142,12 @@ class Reference:
         return {**metrics, **surface_metrics(points, normals, self.points, self.normals)}
 
 
-def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int, gradient_step: float):
+def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int, gradient_step: float | None):
+    """The shape's SDF signal; ``gradient_step`` None keeps its kind's default."""
     kind = MeshSDF if isinstance(shape, Mesh) else PointCloudSDF
     signal = kind(shape, name, batch_size=batch, seed=seed)
-    signal.gradient_step = gradient_step
+    if gradient_step is not None:
+        signal.gradient_step = gradient_step
     return signal
 
 
@@ -174,13 +176,14 @@ def fit_sdf(
     resume: bool = False,
     log=print,
     min_piece_share: float = MIN_PIECE_SHARE,
-    gradient_step: float = GRADIENT_STEP,
+    gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
     ``gradient_step`` is the central-difference step of the loss's gradient
-    terms (domain units; 0: exact gradients by a double backward, slower).
+    terms (domain units; 0: exact gradients by a double backward, slower;
+    None: exact for a mesh, DIFFERENCE_STEP for a point cloud).
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
 
     Returns:
@@ -205,7 +208,7 @@ def fit_sdf(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "field": field.config, "train": dict(vars(train)), "input": str(path),
-        "mesh_resolution": mesh_resolution, "batch": batch, "gradient_step": gradient_step,
+        "mesh_resolution": mesh_resolution, "batch": batch, "gradient_step": signal.gradient_step,
     })
     result = initialize_and_fit(field, signal, train, out, resume, log)
     save_field(field, out)
@@ -232,7 +235,7 @@ def fit_sdf(
         "mesh": str(mesh_path),
         "checkpoint": str(out / "field.safetensors"),
         "batch": batch,
-        "gradient_step": gradient_step,
+        "gradient_step": signal.gradient_step,
         "threads": torch.get_num_threads(),
         "metric_samples": metric_samples,
         "metric_settings": METRIC_SETTINGS,
@@ -297,7 +300,7 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
 
 def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
                 train: TrainConfig, mesh_resolution: int = 512, batch: int = DEFAULT_BATCH, log=print,
-                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float = GRADIENT_STEP,
+                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float | None = None,
                 metric_samples: int = SURFACE_SAMPLES) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)

@@ -19,11 +19,11 @@ distances are in unit-cube units. Signs: negative inside.
   points, an eikonal term, and a penalty on values near zero away from the
   surface.
 
-The gradient terms read the field's gradient by central differences
-(:func:`difference_probes`, :func:`difference_gradients`), evaluated in the
-same field call as the step's pool points, so training needs no double
-backward. A ``gradient_step`` of 0 takes the exact gradient by autograd
-instead (a double backward: slower).
+The gradient terms take the field's gradient one of two ways, chosen by a
+signal's ``gradient_step``: exactly by autograd (0, a double backward; a
+mesh's default), or by central differences (:func:`difference_probes`,
+:func:`difference_gradients`) whose probes share the step's one field call
+(DIFFERENCE_STEP; a point cloud's default, and faster).
 """
 
 from __future__ import annotations
@@ -60,17 +60,18 @@ QUICK_EVAL_POINTS = 2**14
 #: Query points per field call when evaluating without gradients.
 EVAL_CHUNK = 2**16
 #: Surface points per step (for a point cloud, with as many off-surface pool
-#: points) that carry the gradient terms. Each costs six extra points in the
-#: step's field call (:func:`difference_probes`).
+#: points) that carry the gradient terms. By central differences each costs
+#: six extra points in the step's field call (:func:`difference_probes`).
 GRADIENT_POINTS = 128
-#: Step (domain units) of the central differences that give the gradient terms
-#: the field's gradient; below neurbf's finest grid cell (1/256) and smallest
-#: RBF scale (RBF_SPACING). On trained dragon fields the differences are within
-#: 3 % of autograd's gradient (median). With them the terms make training
-#: ~1.2-1.3x as long, against ~1.8-2.3x for a double backward; neurbf's normal
-#: error moved by -0.27..+0.11 deg over six scans. Steps 1e-4 and 2e-4 gave the
-#: same neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
-GRADIENT_STEP = 5e-4
+#: Step (domain units) of the central differences that give a point cloud's
+#: gradient terms the field's gradient; below neurbf's finest grid cell (1/256)
+#: and smallest RBF scale (RBF_SPACING). On trained dragon fields the
+#: differences are within 3 % of autograd's gradient (median). They make a
+#: fit ~1.2-1.3x as long as one without gradient terms, against ~1.8-2.3x for
+#: a double backward, and gave point clouds a lower normal error (3.38-3.56
+#: deg against 3.45-3.85 on three inputs). Steps 1e-4 and 2e-4 gave the same
+#: neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
+DIFFERENCE_STEP = 5e-4
 #: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
 #: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
 #: weights 0.1 / 1 / 5; it lowered the NAE on all six scans measured, and did
@@ -174,14 +175,14 @@ def mape(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((prediction - target).abs() / (target.abs() + MAPE_EPS)).mean()
 
 
-def difference_probes(points: torch.Tensor, step: float = GRADIENT_STEP) -> torch.Tensor:
+def difference_probes(points: torch.Tensor, step: float = DIFFERENCE_STEP) -> torch.Tensor:
     """(G, 3) points -> (6 G, 3) probes for :func:`difference_gradients`: each
     point moved by +step along x, y, z, then by -step along x, y, z."""
     offsets = step * torch.eye(3, dtype=points.dtype, device=points.device)
     return torch.cat([points[:, None, :] + offsets, points[:, None, :] - offsets], dim=1).reshape(-1, 3)
 
 
-def difference_gradients(probe_values: torch.Tensor, step: float = GRADIENT_STEP) -> torch.Tensor:
+def difference_gradients(probe_values: torch.Tensor, step: float = DIFFERENCE_STEP) -> torch.Tensor:
     """The field's values at :func:`difference_probes` ((6 G,) or (6 G, 1)) ->
     (G, 3) central-difference gradients (1 / domain units)."""
     ahead, behind = probe_values.reshape(-1, 2, 3).unbind(dim=1)
@@ -254,7 +255,7 @@ class PooledSDF(ABC):
     off_gradient_points = 0
     #: Central-difference step (domain units) of the gradient terms; 0 takes
     #: the exact gradient by a double backward instead.
-    gradient_step = GRADIENT_STEP
+    gradient_step = DIFFERENCE_STEP
 
     def __init__(self, name: str, batch_size: int, pool_size: int, refresh_every: int, seed: int):
         self.name = name
@@ -371,6 +372,11 @@ class MeshSDF(PooledSDF):
     :class:`PooledSDF`."""
 
     normal_weight = MESH_NORMAL_WEIGHT
+    #: Exact gradients. Against DIFFERENCE_STEP they lowered neurbf's normal
+    #: error on fandisk from 2.03 to 1.74 deg (three seeds) and changed it by
+    #: -0.07..+0.02 on four other scans, for 25-43 % more training time
+    #: (BENCHMARKS.md, "Shapes").
+    gradient_step = 0.0
 
     def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
                  pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
