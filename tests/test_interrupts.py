@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from rbfield.cli import is_interrupt
+from rbfield.cli_common import InterruptReported, is_interrupt, reporting_interrupts
 from rbfield.interrupts import DeferredInterrupts, interrupts_held
 from rbfield.ops import tree_query
 
@@ -76,14 +76,37 @@ def test_a_threaded_query_finishes_before_the_interrupt():
         timer.join()
 
 
-def test_is_interrupt_knows_numbas_wrapping():
+def _numba_wrapped_interrupt() -> SystemError:
+    """The SystemError Numba's dispatch raises when a KeyboardInterrupt arrives inside it."""
     try:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as interrupt:
-            raise SystemError("<built-in function> returned a result with an exception set") from interrupt
-    except SystemError as wrapped:
-        assert is_interrupt(wrapped)
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as interrupt:
+        wrapped = SystemError("<built-in function> returned a result with an exception set")
+        wrapped.__cause__ = interrupt
+        return wrapped
+
+
+def test_is_interrupt_knows_numbas_wrapping():
+    assert is_interrupt(_numba_wrapped_interrupt())
     assert is_interrupt(KeyboardInterrupt())
     assert not is_interrupt(SystemError("a real bug"))
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, _numba_wrapped_interrupt], ids=["plain", "numba-wrapped"])
+def test_a_command_reports_what_an_interrupt_kept(interrupt):
+    """Either form of Ctrl-C inside a command's block runs its report once, then
+    raises InterruptReported (exit 130 in main)."""
+    reports = []
+    with pytest.raises(InterruptReported):
+        with reporting_interrupts(lambda: reports.append("kept")):
+            raise interrupt()
+    assert reports == ["kept"]
+
+
+def test_other_errors_pass_through_without_a_report():
+    reports = []
+    with pytest.raises(SystemError, match="a real bug"):
+        with reporting_interrupts(lambda: reports.append("kept")):
+            raise SystemError("a real bug")
+    assert reports == []
 

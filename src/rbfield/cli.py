@@ -3,10 +3,11 @@
 Each task module registers its own commands (``cli_image.register``). Every
 user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
 one ``error:`` line with exit status 2 and no traceback. Ctrl-C (or SIGTERM,
-e.g. from a job scheduler) during a fit saves a resumable checkpoint and exits
-with status 130; during any other work (mesh export, rendering, metrics) it
-prints ``interrupted`` and exits with status 130, leaving no half-written file
-(every output is written atomically).
+e.g. from a job scheduler) during a fit saves a resumable checkpoint, and the
+command says what it kept (``cli_common.reporting_interrupts``); during any
+other command (mesh export, rendering, evaluation) it prints ``interrupted``.
+Either way the exit status is 130 and no file is left half-written (every
+output is written atomically).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import signal
 import sys
 
+from rbfield.cli_common import InterruptReported, is_interrupt
 from rbfield.errors import RbfieldError
 
 VERBS = {
@@ -46,14 +48,6 @@ def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def is_interrupt(error: BaseException) -> bool:
-    """Whether ``error`` is Ctrl-C / SIGTERM: a KeyboardInterrupt, or the
-    SystemError that Numba's dispatch wraps around one raised inside it."""
-    if isinstance(error, KeyboardInterrupt):
-        return True
-    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except RbfieldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except InterruptReported:
+        return 130
     except (KeyboardInterrupt, SystemError) as error:
         if not is_interrupt(error):
             raise

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from rbfield.errors import RbfieldError
 
@@ -36,3 +38,35 @@ def report_interrupt(out: Path) -> None:
         print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
     else:
         print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+
+
+def report_finished_runs(out: Path) -> None:
+    """Tell the user, on stderr, where an interrupted comparison left its finished runs."""
+    print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
+
+
+class InterruptReported(Exception):
+    """Raised by :func:`reporting_interrupts` once the user has been told what an
+    interruption kept; ``rbfield.cli.main`` turns it into exit status 130."""
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C / SIGTERM: a KeyboardInterrupt, or the
+    SystemError that Numba's dispatch wraps around one raised inside it."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+
+
+@contextmanager
+def reporting_interrupts(report: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, Ctrl-C / SIGTERM (see :func:`is_interrupt`) calls
+    ``report()``, which tells the user on stderr what was kept, then raises
+    :class:`InterruptReported`. Any other error passes through unchanged."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemError) as error:
+        if not is_interrupt(error):
+            raise
+        report()
+        raise InterruptReported from None

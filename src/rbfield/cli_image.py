@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from rbfield.cli_common import parse_field_names, report_interrupt, train_config
+from rbfield.cli_common import (
+    parse_field_names,
+    report_finished_runs,
+    report_interrupt,
+    reporting_interrupts,
+    train_config,
+)
 
 DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
 
@@ -49,11 +55,8 @@ def cmd_fit_image(args) -> int:
     signal = _signal(args.path, args.batch)
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     train = _train_config(args)
-    try:
+    with reporting_interrupts(lambda: report_interrupt(out)):
         report = fit_image(signal, out, args.field, args.params, train, resume=args.resume)
-    except KeyboardInterrupt:
-        report_interrupt(out)
-        return 130
     _print_report(report, out)
     return 0
 
@@ -84,11 +87,8 @@ def cmd_compare_image(args) -> int:
     names = parse_field_names(args.fields, PRESETS)
     signal = _signal(args.path, args.batch)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
-    try:
+    with reporting_interrupts(lambda: report_finished_runs(out)):
         compare_images(signal, out, names, args.params, _train_config(args))
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
-        return 130
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, compare.png, one run folder per field)")
     return 0
@@ -106,11 +106,8 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)
-    try:
+    with reporting_interrupts(lambda: print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)):
         report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)
-        return 130
     _print_report(report, out)
     return 0
 

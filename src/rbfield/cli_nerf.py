@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rbfield.cli_common import report_interrupt, train_config
+from rbfield.cli_common import report_interrupt, reporting_interrupts, train_config
 
 #: Marching-cubes lattice points per axis for radiance fields; 384 and 512 scored the same
 #: Chamfer L1 on the bench scenes for 3.4x and 8x the density queries (bench/results/nerf.md).
@@ -16,12 +16,9 @@ def cmd_fit_nerf(args) -> int:
 
     train = train_config(args, default_steps=2000)
     out = Path(args.out or f"runs/{Path(args.scene).name}-{args.field}")
-    try:
+    with reporting_interrupts(lambda: report_interrupt(out)):
         report = fit_scene(args.scene, out, args.field, args.params, train, args.downscale, args.batch,
                            resume=args.resume, video=not args.no_video)
-    except KeyboardInterrupt:
-        report_interrupt(out)
-        return 130
     lpips = report["lpips"] if isinstance(report["lpips"], str) else f"{report['lpips']:.4f}"
     print(f"{report['method']}: test PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.4f} over {report['test_views']} views "
           f"after {report['steps']} steps in {report['seconds']:.1f} s; LPIPS {lpips}")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
-from rbfield.cli_common import parse_field_names, report_interrupt, train_config
+from rbfield.cli_common import (
+    parse_field_names,
+    report_finished_runs,
+    report_interrupt,
+    reporting_interrupts,
+    train_config,
+)
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.sdf_runs import DEFAULT_STEPS, SURFACE_SAMPLES, format_metric
 from rbfield.signals.sdf import DEFAULT_BATCH, DIFFERENCE_STEP
@@ -73,13 +78,10 @@ def cmd_fit_sdf(args) -> int:
     from rbfield.sdf_runs import fit_sdf
 
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
-    try:
+    with reporting_interrupts(lambda: report_interrupt(out)):
         r = fit_sdf(args.path, out, args.field, args.params, _train_config(args), args.res, args.batch,
                     resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step,
                     metric_samples=args.metric_samples)
-    except KeyboardInterrupt:
-        report_interrupt(out)
-        return 130
     print(f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
           f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
     print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
@@ -109,13 +111,10 @@ def cmd_compare_sdf(args) -> int:
 
     names = parse_field_names(args.fields, PRESETS)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
-    try:
+    with reporting_interrupts(lambda: report_finished_runs(out)):
         compare_sdf(args.path, out, names, args.params, _train_config(args), args.res, args.batch,
                     min_piece_share=args.min_piece, gradient_step=args.gradient_step,
                     metric_samples=args.metric_samples)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
-        return 130
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
     return 0
