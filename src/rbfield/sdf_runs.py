@@ -46,7 +46,7 @@ from rbfield.train import TrainConfig, initialize_and_fit
 #: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
 #: after 12,000 of 2**12; with the term, 5.74-5.79 (all scored at 200,000
 #: samples; 5.09 at the current 1,000,000; BENCHMARKS.md, "Shapes").
-#: On 2 cores, 12,000 steps train neurbf on a mesh for 3.6-4.2 min (exact
+#: On 2 cores, 12,000 steps train neurbf on a mesh for 3.6-4.8 min (exact
 #: gradients) and on a point cloud for 2.7-2.9 min (central differences).
 DEFAULT_STEPS = 12000
 #: Surface samples per mesh for Chamfer / NAE / F-score: NeuRBF's released SDF

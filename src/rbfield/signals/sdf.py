@@ -373,8 +373,9 @@ class MeshSDF(PooledSDF):
 
     normal_weight = MESH_NORMAL_WEIGHT
     #: Exact gradients. Against DIFFERENCE_STEP they lowered neurbf's normal
-    #: error on fandisk from 2.03 to 1.74 deg (three seeds) and changed it by
-    #: -0.07..+0.02 on four other scans, for 25-43 % more training time
+    #: error on fandisk from 2.03 to 1.74 deg (three seeds), below
+    #: instant-ngp's; they changed it by -0.07..+0.02 deg on four other scans
+    #: and by +0.29 on a thin-walled bust, for 23-43 % more training time
     #: (BENCHMARKS.md, "Shapes").
     gradient_step = 0.0
 
