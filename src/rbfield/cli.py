@@ -16,7 +16,7 @@ import argparse
 import signal
 import sys
 
-from rbfield.cli_common import InterruptReported, is_interrupt
+from rbfield.cli_common import InterruptReported, reporting_interrupts
 from rbfield.errors import RbfieldError
 
 VERBS = {
@@ -53,16 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
-        return args.handler(args)
+        # Commands whose interruption keeps something report it themselves; any other just says so.
+        with reporting_interrupts(lambda: print("\ninterrupted", file=sys.stderr)):
+            return args.handler(args)
     except RbfieldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except InterruptReported:
-        return 130
-    except (KeyboardInterrupt, SystemError) as error:
-        if not is_interrupt(error):
-            raise
-        print("\ninterrupted", file=sys.stderr)
         return 130
 
 
