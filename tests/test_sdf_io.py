@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import trimesh
 
 from rbfield.cli import main
 from rbfield.errors import RbfieldError
+from rbfield.geometry.edge_defects import EdgeDefects, edge_defects
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
 from rbfield.geometry.shapes_io import (
     FILL, Mesh, Normalization, PointCloud, ShapeWarning, load_shape, save_mesh,
@@ -84,6 +87,39 @@ def test_open_mesh_warns_but_loads(fandisk, tmp_path):
     with pytest.warns(ShapeWarning, match="not watertight"):
         mesh = load_shape(path)
     assert len(mesh.faces) == len(fandisk.faces) - 10
+
+
+TETRAHEDRON = np.array([[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]])
+
+
+def test_edge_defects_of_a_tetrahedron():
+    assert edge_defects(TETRAHEDRON) == EdgeDefects(open=0, non_manifold=0, misoriented=0)
+    assert edge_defects(TETRAHEDRON[1:]) == EdgeDefects(open=3, non_manifold=0, misoriented=0)
+    flipped = TETRAHEDRON.copy()
+    flipped[0] = flipped[0, ::-1]
+    assert edge_defects(flipped) == EdgeDefects(open=0, non_manifold=0, misoriented=3)
+    fin = np.vstack([TETRAHEDRON, [[0, 1, 4]]])  # a fourth face on edge 0-1
+    assert edge_defects(fin) == EdgeDefects(open=2, non_manifold=1, misoriented=0)
+
+
+def test_clean_scan_loads_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShapeWarning)
+        load_shape(f"{MESHES}/fandisk.off")
+
+
+@pytest.mark.parametrize("holes", [0, 10])
+def test_a_face_flipped_against_its_neighbours_warns(fandisk, tmp_path, holes):
+    """Closed or open: the flipped face is reported either way."""
+    faces = fandisk.faces.copy()
+    faces[len(faces) // 2] = faces[len(faces) // 2, ::-1]
+    path = tmp_path / "flipped.obj"
+    save_mesh(path, fandisk.vertices, faces[holes:])
+    with pytest.warns(ShapeWarning) as caught:
+        load_shape(path)
+    messages = [str(w.message) for w in caught]
+    assert any("wound against their neighbours (misoriented edges: 3)" in m for m in messages)
+    assert any("not watertight" in m for m in messages) == (holes > 0)
 
 
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from rbfield.errors import RbfieldError
+from rbfield.geometry.edge_defects import edge_defects
+from rbfield.geometry.mesh_pieces import face_areas
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 POINT_EXTENSIONS = (".xyz", ".pwn", ".ply")
@@ -30,7 +32,7 @@ MIN_POINTS = 16
 
 
 class ShapeWarning(UserWarning):
-    """A shape that can be fitted but is not clean (open, non-manifold, no normals)."""
+    """A shape that can be fitted but is not clean (open, non-manifold, misoriented, no normals)."""
 
 
 @dataclass
@@ -110,7 +112,8 @@ def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
         RbfieldError: missing/empty/unreadable file, unknown extension, no
             faces and no points, NaN coordinates, too few points.
     Warns:
-        ShapeWarning: open or non-manifold mesh; point cloud without normals.
+        ShapeWarning: open, non-manifold or inconsistently wound mesh; point
+            cloud without normals.
     """
     path = Path(path)
     _check_file(path, tuple(sorted(set(MESH_EXTENSIONS + POINT_EXTENSIONS))))
@@ -138,25 +141,35 @@ def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
 
 
 def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
-    """Refuse meshes that cannot be fitted; warn about open or non-manifold ones."""
-    import trimesh
-
+    """Refuse meshes that cannot be fitted; warn about open, non-manifold or
+    inconsistently wound ones (see :mod:`rbfield.geometry.edge_defects`)."""
     if len(mesh.vertices) == 0 or len(mesh.faces) == 0:
         raise RbfieldError(f"{path}: the mesh is empty ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
     _finite(mesh.vertices, Path(path), "vertices")
     if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
         raise RbfieldError(f"{path}: faces refer to vertices that do not exist")
-    tri = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
-    areas = tri.area_faces
+    areas = face_areas(mesh.vertices, mesh.faces)
     if not (areas > 0).any():
         raise RbfieldError(f"{path}: every face has zero area; nothing to fit")
-    if not tri.is_watertight:
+    defects = edge_defects(mesh.faces)
+    if defects.open:
         warnings.warn(
-            f"{path}: the mesh is not watertight; signs come from generalised winding numbers",
+            f"{path}: the mesh is not watertight (open edges: {defects.open}); "
+            "signs come from generalised winding numbers",
             ShapeWarning, stacklevel=3,
         )
-    elif not tri.is_winding_consistent:
-        warnings.warn(f"{path}: the mesh is non-manifold or inconsistently oriented", ShapeWarning, stacklevel=3)
+    if defects.non_manifold:
+        warnings.warn(
+            f"{path}: the mesh is non-manifold (edges of three or more faces: {defects.non_manifold})",
+            ShapeWarning, stacklevel=3,
+        )
+    if defects.misoriented:
+        warnings.warn(
+            f"{path}: some faces are wound against their neighbours (misoriented edges: "
+            f"{defects.misoriented}); signs and normals near them may be wrong, so re-orient the mesh "
+            "first (e.g. MeshLab: Re-Orient all faces coherently)",
+            ShapeWarning, stacklevel=3,
+        )
     return mesh
 
 
