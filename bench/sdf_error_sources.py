@@ -28,8 +28,6 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.geometry.shape_metrics import sample_surface, surface_metrics
 from rbfield.ops import tree_query
 from rbfield.sdf_runs import load_normalised, load_sdf_field, shape_mesh
@@ -39,22 +37,21 @@ SAMPLES = 1_000_000
 
 
 def reference_meshed(mesh, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scan's winding-number SDF meshed at resolution^3: vertices (V, 3), faces (F, 3)."""
+    """The scan's winding-number SDF meshed as a fit is: vertices (V, 3), faces (F, 3)."""
     def sdf(points: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(winding_sdf(mesh, points.double().numpy()).astype(np.float32))
 
-    vertices, faces = extract_mesh(sdf, resolution)
-    kept, faces = drop_small_pieces(vertices, faces, MIN_PIECE_SHARE)
-    return vertices[kept], faces
+    return shape_mesh(sdf, resolution)
 
 
 def score_row(name: str, vertices: np.ndarray, faces: np.ndarray, scan_points: np.ndarray,
-              scan_normals: np.ndarray, cap_distance: float) -> str:
+              scan_normals: np.ndarray, scan_tree: cKDTree, cap_distance: float) -> str:
     """One table row: NAE and Chamfer-L1 as is, the share of samples farther than
-    cap_distance from the scan, and NAE and Chamfer-L1 without them."""
+    cap_distance from the scan (``scan_tree`` holds scan_points), and NAE and
+    Chamfer-L1 without them."""
     points, normals = sample_surface(vertices, faces, SAMPLES, seed=1)
     whole = surface_metrics(points, normals, scan_points, scan_normals)
-    distance, _ = tree_query(cKDTree(scan_points).query, points, k=1)
+    distance, _ = tree_query(scan_tree.query, points, k=1)
     near = distance <= cap_distance
     trimmed = surface_metrics(points[near], normals[near], scan_points, scan_normals)
     return (f"| {name} | {whole['nae_deg']:.2f} | {whole['chamfer_l1']:.5f} | {100 * (1 - near.mean()):.2f} % "
@@ -74,15 +71,15 @@ def main() -> None:
         warnings.simplefilter("ignore")
         mesh, _ = load_normalised(args.scan)
     scan_points, scan_normals = sample_surface(mesh.vertices, mesh.faces, SAMPLES, seed=0)
+    scan = (scan_points, scan_normals, cKDTree(scan_points))
     print(f"{args.scan}, marching cubes at {args.res}^3, {SAMPLES:,} samples a surface\n")
     print(f"| mesh | NAE (deg) | Chamfer-L1 | samples > {args.cap_distance} from the scan | NAE without them "
           "| Chamfer-L1 without them |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    print(score_row("reference meshed", *reference_meshed(mesh, args.res), scan_points, scan_normals,
-                    args.cap_distance))
+    print(score_row("reference meshed", *reference_meshed(mesh, args.res), *scan, args.cap_distance))
     for run in args.runs:
         field, _ = load_sdf_field(Path(run) / "field.safetensors")
-        print(score_row(run, *shape_mesh(field, args.res), scan_points, scan_normals, args.cap_distance))
+        print(score_row(run, *shape_mesh(field, args.res), *scan, args.cap_distance))
 
 
 if __name__ == "__main__":

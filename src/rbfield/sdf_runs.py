@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -151,10 +152,11 @@ def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int, gradient
     return signal
 
 
-def shape_mesh(field: torch.nn.Module, resolution: int,
+def shape_mesh(field: Callable[[torch.Tensor], torch.Tensor], resolution: int,
                min_piece_share: float = MIN_PIECE_SHARE) -> tuple[np.ndarray, np.ndarray]:
     """The field's zero set by chunked marching cubes at resolution^3, without
-    pieces under ``min_piece_share`` of the largest piece's area.
+    pieces under ``min_piece_share`` of the largest piece's area. ``field`` is
+    a fitted field or any function from (P, 3) domain points to P values.
 
     Returns:
         vertices (V, 3) in domain units and faces (F, 3) int64 (both empty if
