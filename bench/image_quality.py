@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from skimage import data
 
-from rbfield.image_runs import fit_image
+from rbfield.tasks.image import fit_image
 from rbfield.io import atomic_write_bytes, atomic_write_json
 from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
 from rbfield.train import TrainConfig

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rbfield.geometry.shape_metrics import sample_surface, surface_metrics
-from rbfield.sdf_runs import load_normalised
+from rbfield.tasks.sdf import load_normalised
 
 
 def main() -> None:

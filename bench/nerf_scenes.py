@@ -85,7 +85,7 @@ def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int, va
     """Chamfer L1 to the scan of the run's mesh at each level ({level: value, or the error text})."""
     from rbfield.errors import RbfieldError
     from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
-    from rbfield.radiance_runs import export_scene_mesh
+    from rbfield.tasks.nerf import export_scene_mesh
 
     fill, share = MESH_VARIANTS[variant]
     reference = reference_points(scene)
@@ -105,7 +105,7 @@ def mesh_scores(run: Path, scene: Path, levels: list[float], resolution: int, va
 def main() -> None:
     import torch
 
-    from rbfield.radiance_runs import fit_scene
+    from rbfield.tasks.nerf import fit_scene
     from rbfield.train import TrainConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

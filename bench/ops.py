@@ -21,7 +21,7 @@ import torch
 
 from rbfield.encodings.grid import MultiresGrid, grid_lookup, grid_lookup_reference
 from rbfield.fields import build_field, parse_budget
-from rbfield.radiance.fields import build_radiance_field
+from rbfield.signals.radiance import scene_spec
 from rbfield.spec import SignalSpec
 from rbfield.io import atomic_write_bytes
 from rbfield.decoders.chunked_mlp import plain_mlp
@@ -43,7 +43,7 @@ def median_seconds(run, repeats: int) -> float:
 def preset_grid(preset: str, task: str, in_dim: int, budget: str) -> MultiresGrid:
     """The multiresolution grid inside a preset field as the library builds it."""
     if task == "nerf":
-        field = build_radiance_field(preset, parse_budget(budget))
+        field = build_field(preset, scene_spec(), parse_budget(budget))
     else:
         spec = SignalSpec(task, in_dim, 3 if task == "image" else 1, (512,) * in_dim)
         field = build_field(preset, spec, budget)
@@ -121,7 +121,7 @@ def neighbour_case(n_points: int, k: int):
     only (indices have no gradient). The fast index builds its candidate grid in
     the warm-up call, outside the timing."""
     from rbfield.encodings.neighbours import NeighbourIndex
-    from rbfield.sdf_runs import load_normalised
+    from rbfield.tasks.sdf import load_normalised
     from rbfield.signals.sdf import MeshSDF
 
     mesh, _ = load_normalised(Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes" / "bunny00.off")

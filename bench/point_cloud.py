@@ -25,7 +25,7 @@ import torch
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, load_shape
 from rbfield.io import atomic_write_bytes
-from rbfield.sdf_runs import DEFAULT_STEPS, evaluate_checkpoint, fit_sdf
+from rbfield.tasks.sdf import DEFAULT_STEPS, evaluate_checkpoint, fit_sdf
 from rbfield.train import TrainConfig
 
 MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"

@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 
 from rbfield.geometry.shape_metrics import sample_surface, surface_metrics
 from rbfield.ops import tree_query
-from rbfield.sdf_runs import load_normalised, load_sdf_field, shape_mesh
+from rbfield.tasks.sdf import load_normalised, load_sdf_field, shape_mesh
 from rbfield.signals.sdf import winding_sdf
 
 SAMPLES = 1_000_000

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import rbfield.signals.sdf as sdf_signal
 from rbfield.fields import NEURBF_SETTINGS
-from rbfield.sdf_runs import DEFAULT_STEPS, fit_sdf, format_metric
+from rbfield.tasks.sdf import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
 VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "mesh_normal_weight", "gradient_step",

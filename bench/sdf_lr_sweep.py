@@ -17,7 +17,7 @@ import torch
 
 from rbfield.fields import build_field
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.sdf_runs import Reference, load_normalised
+from rbfield.tasks.sdf import Reference, load_normalised
 from rbfield.signals.sdf import MeshSDF
 from rbfield.train import TrainConfig, fit
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rbfield.geometry.shape_metrics import sample_surface
-from rbfield.sdf_runs import load_normalised, load_sdf_field
+from rbfield.tasks.sdf import load_normalised, load_sdf_field
 
 
 def surface_gradient_stats(field: torch.nn.Module, points: np.ndarray, normals: np.ndarray,

@@ -86,7 +86,9 @@ from torch import nn
 
 from rbfield import PRESETS, ImageSignal, TrainConfig, build_field, fit, parse_budget
 from rbfield.decoders import mlp_param_count
-from rbfield.fields import DECODER_LAYERS, DECODER_WIDTH
+from rbfield.fields import default_settings
+
+HASH_DEFAULTS = default_settings("instant-ngp", "image")
 from rbfield.io import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from rbfield.ops import numba_kernels
 from rbfield.signals.image import centre_crop, image_to_float
@@ -167,7 +169,7 @@ def build_siren_peer(channels: int) -> tuple[nn.Module, dict, dict]:
 def hash_table_log2(budget: int, channels: int) -> int:
     """log2 rows per level of the nerfstudio table whose size is nearest (in log scale)
     to what the budget leaves after the decoder."""
-    decoder = mlp_param_count(HASH_LEVELS * HASH_FEATURES, DECODER_WIDTH, DECODER_LAYERS, channels)
+    decoder = mlp_param_count(HASH_LEVELS * HASH_FEATURES, HASH_DEFAULTS.decoder_width, HASH_DEFAULTS.decoder_layers, channels)
     return max(1, round(math.log2(max(budget - decoder, 2) / (HASH_LEVELS * HASH_FEATURES))))
 
 
@@ -179,12 +181,12 @@ def build_nerfstudio_peer(size: int, budget: int, channels: int) -> tuple[nn.Mod
     log2_table = hash_table_log2(budget, channels)
     encoding = HashEncoding(num_levels=HASH_LEVELS, min_res=HASH_COARSEST, max_res=size, log2_hashmap_size=log2_table,
                             features_per_level=HASH_FEATURES, implementation="torch")
-    decoder = MLP(in_dim=HASH_LEVELS * HASH_FEATURES, num_layers=DECODER_LAYERS, layer_width=DECODER_WIDTH,
+    decoder = MLP(in_dim=HASH_LEVELS * HASH_FEATURES, num_layers=HASH_DEFAULTS.decoder_layers, layer_width=HASH_DEFAULTS.decoder_width,
                   out_dim=channels, activation=nn.ReLU(), out_activation=None, implementation="torch")
     about = {
         "description": f"nerfstudio HashEncoding(implementation='torch'), {HASH_LEVELS} levels x {HASH_FEATURES}, "
         f"resolution {HASH_COARSEST}..{size}, 2^{log2_table} rows per level, on (x, y, 0); nerfstudio MLP "
-        f"{HASH_LEVELS * HASH_FEATURES} -> {DECODER_WIDTH} x {DECODER_LAYERS - 1} -> {channels}, ReLU",
+        f"{HASH_LEVELS * HASH_FEATURES} -> {HASH_DEFAULTS.decoder_width} x {HASH_DEFAULTS.decoder_layers - 1} -> {channels}, ReLU",
         "optimizer": f"Adam lr {HASH_LR:g}, betas (0.9, 0.99), eps 1e-15, constant",
     }
     model = CoordinateAdapter(nn.Sequential(encoding, decoder), "xy0")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from rbfield.cli_common import InterruptReported, is_interrupt, reporting_interrupts
+from rbfield.tasks.common import InterruptReported, is_interrupt, reporting_interrupts
 from rbfield.interrupts import DeferredInterrupts, interrupts_held
 from rbfield.ops import tree_query
 

@@ -14,8 +14,8 @@ from PIL import Image
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError
-from rbfield.radiance.dataset import read_split
-from rbfield.radiance.rays import camera_rays, image_rays, ray_box
+from rbfield.scenes.dataset import read_split
+from rbfield.scenes.rays import camera_rays, image_rays, ray_box
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SCENE = DATA / "nerf" / "bunny_coffee"

@@ -10,7 +10,8 @@ import torch
 
 from rbfield.cli import main
 from rbfield.io import load_field
-from rbfield.radiance.fields import build_radiance_field
+from rbfield.fields import build_field
+from rbfield.signals.radiance import scene_spec
 
 SCENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nerf" / "bunny_coffee"
 pytestmark = pytest.mark.skipif(not SCENE.exists(), reason="../shared/data/nerf/bunny_coffee is not present")
@@ -41,12 +42,12 @@ def test_short_fit_reaches_test_psnr(fitted):
 
 
 def test_saved_field_renders_the_same(fitted, tmp_path, monkeypatch):
-    import rbfield.radiance_runs
+    import rbfield.tasks.nerf
 
     field = load_field(fitted)
     assert bool(field.occupancy.occupied.any())
     # LPIPS as if its package and weights were present (test_lpips_optional covers the real loading)
-    monkeypatch.setattr(rbfield.radiance_runs, "load_lpips", lambda: lambda image, target: 0.25)
+    monkeypatch.setattr(rbfield.tasks.nerf, "load_lpips", lambda: lambda image, target: 0.25)
     assert main(["render", "nerf", str(fitted), "--out", str(tmp_path / "test")]) == 0
     rendered = json.loads((tmp_path / "test" / "metrics.json").read_text())
     original = json.loads((fitted / "metrics.json").read_text())
@@ -69,7 +70,7 @@ def test_export_mesh_with_colours(fitted, tmp_path):
 @pytest.mark.parametrize("preset", ["instant-ngp", "tensorf", "neurbf"])
 def test_presets_fit_their_budget(preset):
     for budget in (200_000, 1_000_000):
-        field = build_radiance_field(preset, budget)
+        field = build_field(preset, scene_spec(), budget)
         counts = field.param_counts()
         assert 0.7 * budget < counts["trainable"] <= budget
         sigma, rgb = field(torch.rand(10, 3) * 2 - 1, torch.nn.functional.normalize(torch.randn(10, 3), dim=-1))

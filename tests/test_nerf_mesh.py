@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rbfield.radiance.mesh import extract_mesh
-from rbfield.radiance.visibility import hemisphere_axes, optical_depths, outside_transmittance
+from rbfield.scenes.mesh import extract_mesh
+from rbfield.scenes.visibility import hemisphere_axes, optical_depths, outside_transmittance
 
 
 class ShellField(nn.Module):

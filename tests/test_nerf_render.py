@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from rbfield.radiance.occupancy import OccupancyGrid
-from rbfield.radiance.rays import ray_box
-from rbfield.radiance.render import (
+from rbfield.scenes.occupancy import OccupancyGrid
+from rbfield.scenes.rays import ray_box
+from rbfield.scenes.render import (
     accumulate, composite, exclusive_segment_sum, march, march_occupancy, render_rays, render_weights,
 )
 
@@ -142,7 +142,7 @@ def test_video_is_mp4_or_falls_back_to_gif(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    from rbfield.radiance import video
+    from rbfield.scenes import video
 
     frames = (np.random.default_rng(0).random((3, 21, 33, 3)) * 255).astype(np.uint8)  # odd sizes get padded
     has_mp4 = video.mp4_available()

@@ -16,7 +16,7 @@ from rbfield.cli import main
 from rbfield.errors import RbfieldError
 from rbfield.geometry.shapes_io import load_shape
 from rbfield.geometry.shape_metrics import sample_surface
-from rbfield.sdf_runs import export_mesh, load_normalised, load_sdf_field
+from rbfield.tasks.sdf import export_mesh, load_normalised, load_sdf_field
 from rbfield.signals.sdf import DIFFERENCE_STEP, difference_gradients, difference_probes, winding_sdf
 
 MESHES = "../shared/data/meshes"

@@ -181,7 +181,7 @@ def test_shape_mesh_drops_floaters_and_keeps_large_pieces():
     largest piece's area) is a floater; min_piece_share=0 keeps it."""
     import torch
 
-    from rbfield.sdf_runs import shape_mesh
+    from rbfield.tasks.sdf import shape_mesh
 
     centres = torch.tensor([[0.3, 0.5, 0.5], [0.72, 0.5, 0.5], [0.5, 0.85, 0.5]])
     radii = torch.tensor([0.15, 0.12, 0.01])

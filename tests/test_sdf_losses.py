@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rbfield.geometry.shapes_io import Mesh, ShapeWarning
-from rbfield.sdf_runs import load_normalised
+from rbfield.tasks.sdf import load_normalised
 from rbfield.signals.sdf import (
     GRADIENT_POINTS,
     DIFFERENCE_STEP,

@@ -8,7 +8,7 @@ import pytest
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou, surface_metrics
 from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh
-from rbfield.sdf_runs import SURFACE_SAMPLES, load_normalised
+from rbfield.tasks.sdf import SURFACE_SAMPLES, load_normalised
 from rbfield.signals.sdf import iou_point_weights, iou_points, winding_sdf
 
 MESHES = "../shared/data/meshes"

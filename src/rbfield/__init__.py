@@ -1,37 +1,68 @@
 """rbfield: neural fields on a plain CPU.
 
 The headline representation is NeuRBF (adaptive radial basis functions with
-multi-frequency sinusoid composition, Chen et al., ICCV 2023); beside it are the
-baselines users compare against (Instant-NGP hash grid, SIREN, Fourier features).
+multi-frequency sinusoid composition, Chen et al., ICCV 2023); beside it are
+the baselines users compare against (Instant-NGP hash grid, SIREN, Fourier
+features, tri-planes, TensoRF), all sized to the same budget.
 
-Quick use::
+Public names are imported on first use, so ``import rbfield`` is quick.
 
-    import rbfield
-    signal = rbfield.ImageSignal.from_path("photo.png")
-    field = rbfield.build_field("neurbf", signal.spec(), budget=128_000)
-    field.initialize(signal)
-    result = rbfield.fit(field, signal, rbfield.TrainConfig(steps=2000))
+Example:
+    >>> import numpy as np
+    >>> import rbfield
+    >>> photo = np.linspace(0, 1, 32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3)
+    >>> signal = rbfield.ImageSignal(photo, name="ramp")
+    >>> field = rbfield.build_field("instant-ngp", signal.spec(), budget="20k")
+    >>> result = rbfield.fit(field, signal, rbfield.TrainConfig(steps=50, progress=False))
+    >>> result.history[-1]["psnr"] > 25
+    True
 """
 
-from rbfield.ops import keep_freed_memory_mapped
+from importlib import import_module
 
-keep_freed_memory_mapped()
+__version__ = "0.2.0"
 
-from rbfield.errors import RbfieldError, TrainingDiverged  # noqa: E402
-from rbfield.fields import Field, PRESETS, build_field, parse_budget  # noqa: E402
-from rbfield.signals.image import ImageSignal, load_image  # noqa: E402
-from rbfield.train import TrainConfig, fit  # noqa: E402
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "RbfieldError": "rbfield.errors",
+    "TrainingDiverged": "rbfield.errors",
+    "SignalSpec": "rbfield.spec",
+    "Signal": "rbfield.contracts",
+    "TrainableField": "rbfield.contracts",
+    "Metrics": "rbfield.contracts",
+    "PRESETS": "rbfield.fields",
+    "Field": "rbfield.fields",
+    "FieldBase": "rbfield.fields",
+    "RadianceField": "rbfield.fields",
+    "build_field": "rbfield.fields",
+    "default_settings": "rbfield.fields",
+    "field_from_config": "rbfield.fields",
+    "parse_budget": "rbfield.fields",
+    "presets_for": "rbfield.fields",
+    "ImageSignal": "rbfield.signals.image",
+    "load_image": "rbfield.signals.image",
+    "reconstruct": "rbfield.signals.image",
+    "MeshSDF": "rbfield.signals.sdf",
+    "PointCloudSDF": "rbfield.signals.sdf",
+    "RadianceSignal": "rbfield.signals.radiance",
+    "scene_spec": "rbfield.signals.radiance",
+    "TrainConfig": "rbfield.train",
+    "FitResult": "rbfield.train",
+    "fit": "rbfield.train",
+    "save_field": "rbfield.io",
+    "load_field": "rbfield.io",
+}
 
-__all__ = [
-    "RbfieldError",
-    "TrainingDiverged",
-    "Field",
-    "PRESETS",
-    "build_field",
-    "parse_budget",
-    "ImageSignal",
-    "load_image",
-    "TrainConfig",
-    "fit",
-]
-__version__ = "0.1.0"
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rbfield' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

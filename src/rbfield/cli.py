@@ -1,10 +1,10 @@
 """The ``rbfield`` command line: ``rbfield VERB KIND ...`` (e.g. ``fit image``).
 
-Each task module registers its own commands (``cli_image.register``). Every
+Each task module in :mod:`rbfield.tasks` registers its own commands (see :data:`TASKS`). Every
 user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
 one ``error:`` line with exit status 2 and no traceback. Ctrl-C (or SIGTERM,
 e.g. from a job scheduler) during a fit saves a resumable checkpoint, and the
-command says what it kept (``cli_common.reporting_interrupts``); during any
+command says what it kept (``tasks.common.reporting_interrupts``); during any
 other command (mesh export, rendering, evaluation) it prints ``interrupted``.
 Either way the exit status is 130 and no file is left half-written (every
 output is written atomically).
@@ -16,8 +16,12 @@ import argparse
 import signal
 import sys
 
-from rbfield.cli_common import InterruptReported, reporting_interrupts
 from rbfield.errors import RbfieldError
+from rbfield.tasks import image, mesh_export, nerf, sdf
+from rbfield.tasks.common import InterruptReported, reporting_interrupts
+
+#: The task modules; each adds its commands with ``register(verbs, commands)``. A new task is one more entry.
+TASKS = (image, sdf, nerf)
 
 VERBS = {
     "fit": "fit a field to a signal",
@@ -29,7 +33,7 @@ VERBS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rbfield import __version__, cli_image, cli_nerf, cli_sdf
+    from rbfield import __version__
 
     parser = argparse.ArgumentParser(prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU.")
     parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
@@ -38,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         verb: commands.add_parser(verb, help=help_text).add_subparsers(dest="kind", required=True)
         for verb, help_text in VERBS.items()
     }
-    cli_image.register(verbs, commands)
-    cli_sdf.register(verbs, commands)
-    cli_nerf.register(verbs, commands)
+    for task in TASKS:
+        task.register(verbs, commands)
+    mesh_export.register(verbs)
     return parser
 
 
@@ -49,6 +53,9 @@ def _interrupt_on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rbfield.ops import keep_freed_memory_mapped
+
+    keep_freed_memory_mapped()  # the command owns its process; the library leaves malloc alone
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)

@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from rbfield.errors import RbfieldError
-from rbfield.fields import Field, field_from_config
+from rbfield.fields import FieldBase, field_from_config
 
 FIELD_FILE = "field.safetensors"
 CONFIG_FILE = "field.json"
@@ -83,7 +83,7 @@ def atomic_torch_save(path: str | os.PathLike, obj) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def field_bytes(field: Field, half: bool = False) -> bytes:
+def field_bytes(field: FieldBase, half: bool = False) -> bytes:
     """The field's state as safetensors bytes, config in the metadata.
 
     Args:
@@ -98,7 +98,7 @@ def field_bytes(field: Field, half: bool = False) -> bytes:
     return safetensors_save(tensors, metadata={"rbfield_config": json.dumps(field.config)})
 
 
-def save_field(field: Field, folder: str | os.PathLike) -> Path:
+def save_field(field: FieldBase, folder: str | os.PathLike) -> Path:
     """Write ``field.safetensors`` and ``field.json`` into ``folder``; returns the weights path."""
     folder = Path(folder)
     atomic_write_bytes(folder / FIELD_FILE, field_bytes(field))
@@ -106,7 +106,7 @@ def save_field(field: Field, folder: str | os.PathLike) -> Path:
     return folder / FIELD_FILE
 
 
-def export_compact(field: Field, path: str | os.PathLike) -> int:
+def export_compact(field: FieldBase, path: str | os.PathLike) -> int:
     """Write the fp16 compact export; returns its size in bytes."""
     data = field_bytes(field, half=True)
     atomic_write_bytes(path, data)
@@ -123,30 +123,52 @@ def resolve_field_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_field(path: str | os.PathLike, device: str | torch.device = "cpu") -> Field:
+def read_field_config(path: str | os.PathLike) -> dict:
+    """The config stored in a field file (run folder or ``.safetensors``), without loading the weights."""
+    path = resolve_field_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return json.loads((handle.metadata() or {})["rbfield_config"])
+    except (SafetensorError, OSError, KeyError, ValueError) as error:
+        raise RbfieldError(
+            f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run"
+        ) from None
+
+
+def field_task(config: dict) -> str:
+    """The task ("image", "sdf" or "radiance") a field config was built for."""
+    if "spec" not in config and config.get("kind") == "radiance":  # saved by rbfield 0.1
+        return "radiance"
+    return config["spec"]["task"]
+
+
+TASK_COMMANDS = {"image": "rbfield fit image", "sdf": "rbfield fit sdf", "radiance": "rbfield fit nerf"}
+
+
+def load_field(path: str | os.PathLike, device: str | torch.device = "cpu", task: str | None = None) -> FieldBase:
     """Load a field saved by :func:`save_field` or :func:`export_compact`.
 
     Args:
         path: a run folder or a ``.safetensors`` file.
         device: where to put it.
+        task: if given, the task the field must have been fitted for (a clear error otherwise).
 
     Returns:
         The field in eval mode, float32.
     """
+    config = read_field_config(path)
     path = resolve_field_path(path)
+    if task is not None and field_task(config) != task:
+        raise RbfieldError(
+            f"{path}: this field was fitted by `{TASK_COMMANDS.get(field_task(config), field_task(config))}`; "
+            f"pass a run folder of `{TASK_COMMANDS[task]}`"
+        )
+    field = field_from_config(config)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        config = json.loads(metadata["rbfield_config"])
-    except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as error:
-        raise RbfieldError(f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run") from None
-    if config.get("kind") == "radiance":
-        from rbfield.radiance.fields import radiance_field_from_config
-
-        field = radiance_field_from_config(config)
-    else:
-        field = field_from_config(config)
+    except (SafetensorError, OSError) as error:
+        raise RbfieldError(f"{path}: unreadable weights ({type(error).__name__}); pass the field.safetensors of a run") from None
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
     try:
         field.load_state_dict(state)

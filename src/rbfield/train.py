@@ -1,14 +1,9 @@
 """The one training loop. It knows fields and signals, nothing about images.
 
-A *signal* supplies::
-
-    batch(step, generator) -> (inputs, targets), e.g. coords (B, d), values (B, C)
-    training_loss(field, inputs, targets) -> scalar tensor
-    progress(loss: float) -> dict of numbers for the progress bar
-    evaluate(field) -> dict of metrics, recorded in the history
-
-and optionally ``after_step(field, step)``, called after each optimizer step
-(e.g. to refresh a sample pool or an occupancy grid).
+Its partners are written down in :mod:`rbfield.contracts`: a
+:class:`~rbfield.contracts.Signal` supplies batches, the loss, progress numbers
+and quick evaluations; a :class:`~rbfield.contracts.TrainableField` supplies
+its optimizer groups and state.
 
 Optimisation: Adam (betas 0.9/0.99, eps 1e-15) with the field's per-group
 learning rates, decayed by a cosine from 1x to ``final_lr_fraction`` x over
@@ -25,14 +20,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field as dataclass_field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from rbfield.contracts import Signal, TrainableField
 from rbfield.errors import RbfieldError, TrainingDiverged
-from rbfield.fields import Field
 from rbfield.interrupts import DeferredInterrupts
 from rbfield.io import CHECKPOINT_FILE, atomic_torch_save
 from rbfield.ops import fast_paths_enabled
@@ -114,14 +110,14 @@ def make_adam(groups: list[dict], config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(groups, betas=config.betas, eps=config.eps)
 
 
-def _make_optimizer(field: Field, config: TrainConfig) -> torch.optim.Adam:
+def _make_optimizer(field: TrainableField, config: TrainConfig) -> torch.optim.Adam:
     groups = field.param_groups()
     for group in groups:
         group["base_lr"] = group["lr"]
     return make_adam(groups, config)
 
 
-def _save_checkpoint(path: Path, field: Field, optimizer, step: int, seconds: float, history: list, config: TrainConfig):
+def _save_checkpoint(path: Path, field: TrainableField, optimizer, step: int, seconds: float, history: list, config: TrainConfig):
     atomic_torch_save(
         path,
         {
@@ -147,7 +143,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise RbfieldError(f"{path}: unreadable checkpoint ({type(error).__name__}); start a new run") from None
 
 
-def _start_or_resume(field: Field, config: TrainConfig, checkpoint_path: Path | None, resume: bool):
+def _start_or_resume(field: TrainableField, config: TrainConfig, checkpoint_path: Path | None, resume: bool):
     """The optimizer and (step, seconds, history), fresh or from the checkpoint."""
     optimizer = _make_optimizer(field, config)
     if not resume:
@@ -165,12 +161,12 @@ def _start_or_resume(field: Field, config: TrainConfig, checkpoint_path: Path | 
     return optimizer, state["step"], state["seconds"], state["history"]
 
 
-def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False) -> FitResult:
+def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False) -> FitResult:
     """Train ``field`` on ``signal``.
 
     Args:
-        field: an initialised field (see :meth:`Field.initialize`).
-        signal: see the module docstring.
+        field: an initialised field (see :meth:`~rbfield.fields.FieldBase.initialize`).
+        signal: the signal to fit.
         config: the run's settings.
         run_dir: where ``checkpoint.pt`` goes; None for no checkpoints.
         resume: continue from ``run_dir/checkpoint.pt``.
@@ -231,8 +227,7 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                if hasattr(signal, "after_step"):
-                    signal.after_step(field, step)
+                signal.after_step(field, step)
                 step += 1
                 seconds += time.perf_counter() - started
                 loss_value = loss.item()
@@ -256,7 +251,7 @@ def fit(field: Field, signal, config: TrainConfig, run_dir: str | Path | None = 
     return FitResult(steps=step, seconds=seconds, history=history)
 
 
-def initialize_and_fit(field: Field, signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print) -> FitResult:
+def initialize_and_fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print) -> FitResult:
     """:func:`fit`, after placing a new run's RBFs from the signal (a resumed run loads them).
 
     ``log`` receives a one-line note of how long the placement took.

@@ -4,6 +4,8 @@
   (Mildenhall et al. 2020): ``[x, sin(2^k pi x), cos(2^k pi x)]``.
 * :class:`FourierFeatures` -- random Fourier features (Tancik et al. 2020):
   ``[sin(2 pi B x), cos(2 pi B x)]`` with ``B ~ N(0, sigma^2)``, fixed.
+* :func:`frequency_encoding` -- TensoRF's view-direction encoding
+  ``[x, sin(2^k x), cos(2^k x)]`` (no factor pi), as a plain function.
 """
 
 from __future__ import annotations
@@ -66,3 +68,9 @@ class FourierFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         angles = 2.0 * math.pi * (x @ self.matrix)
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def frequency_encoding(x: torch.Tensor, n_frequencies: int) -> torch.Tensor:
+    """(P, D) -> (P, D + 2 D n): x, sin(2^k x), cos(2^k x) for k < n."""
+    scaled = x[..., None, :] * (2.0 ** torch.arange(n_frequencies, dtype=x.dtype))[:, None]
+    return torch.cat([x, torch.sin(scaled).flatten(-2), torch.cos(scaled).flatten(-2)], dim=-1)

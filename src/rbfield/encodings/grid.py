@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from rbfield.ops import fast_paths_enabled, numba_kernels, point_chunks
 

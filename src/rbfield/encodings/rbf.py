@@ -25,13 +25,17 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from rbfield.encodings.neighbours import NeighbourIndex
 from rbfield.encodings.rbf_init import initial_rbf_geometry
 from rbfield.ops import fast_paths_enabled
-from rbfield.ops.rbf_compose import angle_tables, compose_fixed_angles, compose_reference
+from rbfield.ops.rbf_compose import (
+    angle_tables,
+    compose_fixed_angles,
+    compose_reference,
+)
 
 KERNELS = ("inverse_quadric", "gaussian", "tent")
 

@@ -91,7 +91,8 @@ def keep_freed_memory_mapped() -> bool:
     pages fault in on first touch, which made element-wise ops on 30 MB tensors
     up to several times slower here than on reused memory. Raising the mmap and trim
     thresholds keeps freed blocks in the heap for reuse. Peak memory is
-    unchanged; memory is returned to the OS at exit. Does nothing off glibc
+    unchanged; memory is returned to the OS at exit. The command line calls it;
+    library users may call it themselves (it changes the whole process). Does nothing off glibc
     or when RBFIELD_KEEP_MALLOC=1. Returns True when the setting was applied.
     """
     if os.environ.get("RBFIELD_KEEP_MALLOC", "0") not in ("", "0"):

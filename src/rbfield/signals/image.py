@@ -211,6 +211,9 @@ class ImageSignal:
         """Numbers shown beside the loss on the progress bar."""
         return {"psnr": psnr_from_mse(loss)}
 
+    def after_step(self, field: torch.nn.Module, step: int) -> None:
+        """Nothing: an image needs no bookkeeping between steps."""
+
     def evaluate(self, field: torch.nn.Module) -> dict:
         """Quick whole-image PSNR (dB) of the clipped reconstruction."""
         prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
@@ -226,10 +229,13 @@ class ImageSignal:
         weights = torch.from_numpy(np.asarray(magnitude, dtype=np.float32).reshape(-1))
         return self.coords.cpu(), weights, 1.0 / max(self.width, self.height)
 
-    def final_metrics(self, field: torch.nn.Module) -> tuple[dict, torch.Tensor]:
-        """PSNR and SSIM of the clipped reconstruction, and the reconstruction (H, W, C)."""
-        prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
-        metrics = {"psnr": psnr(prediction, self.pixels)}
-        if min(self.width, self.height) >= 11:
-            metrics["ssim"] = ssim(prediction, self.pixels)
-        return metrics, prediction
+    def final_metrics(self, field: torch.nn.Module, prediction: torch.Tensor | None = None) -> dict:
+        """PSNR and SSIM (dB; SSIM None below 11x11 pixels) of the clipped reconstruction.
+
+        Args:
+            prediction: the clipped (H, W, C) reconstruction, if the caller has it already.
+        """
+        if prediction is None:
+            prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
+        large_enough = min(self.width, self.height) >= 11
+        return {"psnr": psnr(prediction, self.pixels), "ssim": ssim(prediction, self.pixels) if large_enough else None}

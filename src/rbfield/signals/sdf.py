@@ -37,8 +37,8 @@ import torch
 
 from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
-from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.ops import tree_query
 from rbfield.spec import SignalSpec
 

@@ -9,13 +9,36 @@ places its RBFs once its grid-only warm-up (``rbf_warmup_steps``) is over.
 
 from __future__ import annotations
 
-
 import torch
 
 from rbfield.metrics import psnr, psnr_from_mse, ssim
-from rbfield.radiance.dataset import Views
-from rbfield.radiance.rays import camera_rays
-from rbfield.radiance.render import render_rays, render_view
+from rbfield.scenes.dataset import Views
+from rbfield.scenes.rays import camera_rays
+from rbfield.scenes.render import render_rays, render_view
+from rbfield.spec import SignalSpec
+
+#: The cubic scene box (low, high) in scene units: NeRF's Blender scenes fit inside [-1, 1]^3 (lego's 1.5 box
+#: is the exception users pass explicitly).
+DEFAULT_BOX = (-1.0, 1.0)
+#: Occupancy-grid cells per axis.
+OCCUPANCY_RESOLUTION = 64
+
+
+def scene_spec(camera: dict | None = None, box: tuple[float, float] = DEFAULT_BOX,
+               occupancy_resolution: int = OCCUPANCY_RESOLUTION) -> SignalSpec:
+    """The spec of a scene: 3-D points to density + RGB, with what a render needs kept in its context.
+
+    Args:
+        camera: the training camera ({"width", "height", "fx", "fy", "cx", "cy", "radius", "scene",
+            "downscale"}), kept so renders need no data; None or {} when unknown.
+        box: (low, high) of the cubic scene box, scene units.
+        occupancy_resolution: occupancy cells per axis.
+    """
+    camera = dict(camera or {})
+    resolution = (int(camera.get("width", 1)), int(camera.get("height", 1)))
+    context = {"box": [float(box[0]), float(box[1])], "occupancy_resolution": int(occupancy_resolution),
+               "camera": camera}
+    return SignalSpec(task="radiance", in_dim=3, out_dim=4, resolution=resolution, context=context)
 
 
 class RadianceSignal:
@@ -29,10 +52,12 @@ class RadianceSignal:
         eval_views: indices of test views used for the periodic PSNR.
         occupancy_every: steps between occupancy-grid refreshes.
         rbf_warmup_steps: steps of grid-only training before RBFs are placed.
+        camera: the training camera, recorded in :meth:`spec` (see :func:`scene_spec`).
     """
 
     def __init__(self, train: Views, test: Views, step_size: float, batch_rays: int = 4096,
-                 eval_views: tuple[int, ...] = (0,), occupancy_every: int = 16, rbf_warmup_steps: int = 500):
+                 eval_views: tuple[int, ...] = (0,), occupancy_every: int = 16, rbf_warmup_steps: int = 500,
+                 camera: dict | None = None):
         self.train = train
         self.test = test
         self.step_size = step_size
@@ -41,6 +66,10 @@ class RadianceSignal:
         self.occupancy_every = occupancy_every
         self.rbf_warmup_steps = rbf_warmup_steps
         self.train_rgb = train.rgb_on_white(slice(None))  # (N, H, W, 3) float32
+        self.camera = camera
+
+    def spec(self) -> SignalSpec:
+        return scene_spec(self.camera)
 
     def batch(self, step: int, generator: torch.Generator):
         """((origins (B, 3), directions (B, 3), jitter (B,)), target rgb (B, 3))."""

@@ -14,31 +14,65 @@ A run folder holds::
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import time
 import warnings
-from typing import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
-from rbfield.fields import build_field, parse_budget
+from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.geometry.preview import save_preview
-from rbfield.geometry.shape_metrics import FSCORE_TAU, sample_surface, sign_iou, surface_metrics
-from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape, save_mesh
-from rbfield.io import atomic_write_bytes, atomic_write_json, load_field, resolve_field_path, save_field
+from rbfield.geometry.shape_metrics import (
+    FSCORE_TAU,
+    sample_surface,
+    sign_iou,
+    surface_metrics,
+)
+from rbfield.geometry.shapes_io import (
+    Mesh,
+    Normalization,
+    PointCloud,
+    load_shape,
+    save_mesh,
+)
+from rbfield.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    load_field,
+    read_field_config,
+    save_field,
+)
 from rbfield.signals.sdf import (
     DEFAULT_BATCH,
+    DIFFERENCE_STEP,
     MeshSDF,
     PointCloudSDF,
     evaluate_sdf,
     iou_point_weights,
     iou_points,
     winding_sdf,
+)
+from rbfield.tasks.common import (
+    TrainingDefaults,
+    add_run_arguments,
+    add_training_arguments,
+    format_metric,
+    number_in,
+    parse_field_names,
+    report_finished_runs,
+    report_interrupt,
+    reporting_interrupts,
+    share_in_unit_interval,
+    train_config,
 )
 from rbfield.train import TrainConfig, initialize_and_fit
 
@@ -201,8 +235,8 @@ def fit_sdf(
     for warning in caught:
         log(f"warning: {warning.message}")
     torch.manual_seed(train.seed)
-    field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
-    field.config["normalization"] = normalization.to_dict()
+    spec = replace(signal.spec(), context={"normalization": normalization.to_dict()})
+    field = build_field(field_name, spec, parse_budget(params), seed=train.seed)
     counts = field.param_counts()
     kind = "mesh" if isinstance(shape, Mesh) else "point cloud"
     log(f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
@@ -252,16 +286,13 @@ def fit_sdf(
 
 def load_sdf_field(checkpoint: str | Path) -> tuple[torch.nn.Module, Normalization]:
     """Load a fitted SDF field and its normalisation (input units <-> domain)."""
-    from safetensors import safe_open
-
-    field = load_field(checkpoint)
-    if field.config["spec"]["task"] != "sdf":
-        raise RbfieldError(f"{checkpoint}: this field was fitted to a {field.config['spec']['task']}, not a shape")
-    with safe_open(str(resolve_field_path(checkpoint)), framework="pt") as handle:
-        config = json.loads(handle.metadata()["rbfield_config"])
-    if "normalization" not in config:
+    field = load_field(checkpoint, task="sdf")
+    config = read_field_config(checkpoint)
+    # rbfield 0.1 kept the normalisation at the top of the config.
+    stored = config["spec"].get("context", {}).get("normalization") or config.get("normalization")
+    if stored is None:
         raise RbfieldError(f"{checkpoint}: the field has no normalisation; it was not written by 'rbfield fit sdf'")
-    return field, Normalization.from_dict(config["normalization"])
+    return field, Normalization.from_dict(stored)
 
 
 def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path,
@@ -330,6 +361,102 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
     return reports
 
 
-def format_metric(value, digits: int) -> str:
-    """A metric with `digits` decimals, or "n/a" where it is None (e.g. no mesh)."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
+# Command line
+
+
+DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
+
+
+TRAINING_DEFAULTS = TrainingDefaults(params=DEFAULT_PARAMS, steps=DEFAULT_STEPS, batch=DEFAULT_BATCH,
+                                     batch_unit="points", eval_every=250, eval_what="quick IoU checks")
+
+
+def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
+    add_training_arguments(parser, TRAINING_DEFAULTS)
+    parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    parser.add_argument("--gradient-step", type=number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
+                        metavar="H",
+                        help="central-difference step of the loss's gradient terms, in unit-cube units; "
+                        "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
+                        f"{DIFFERENCE_STEP:g} for a point cloud)")
+    _add_scoring_arguments(parser)
+
+
+def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
+    parser.add_argument("--min-piece", type=share_in_unit_interval, default=MIN_PIECE_SHARE, metavar="SHARE",
+                        help="drop mesh pieces with less than this share of the largest piece's area "
+                        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
+    parser.add_argument("--metric-samples", type=number_in(1000, math.inf, "an integer >= 1000", int),
+                        default=SURFACE_SAMPLES, metavar="N",
+                        help="surface samples per mesh for Chamfer, NAE and F-score "
+                        f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)")
+
+
+def cmd_fit_sdf(args) -> int:
+
+    out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
+    with reporting_interrupts(lambda: report_interrupt(out)):
+        r = fit_sdf(args.path, out, args.field, args.params, train_config(args), args.res, args.batch,
+                    resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step,
+                    metric_samples=args.metric_samples)
+    print(f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
+          f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
+    print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
+    return 0
+
+
+def cmd_export_mesh(args) -> int:
+    """``export mesh`` of an SDF field (dispatched here by :mod:`rbfield.tasks.mesh_export`)."""
+    res = DEFAULT_RES if args.res is None else args.res
+    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out, args.min_piece)
+    print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {res}^3 grid)")
+    return 0
+
+
+def cmd_eval_sdf(args) -> int:
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res, args.min_piece, args.metric_samples)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_compare_sdf(args) -> int:
+    names = parse_field_names(args.fields, presets_for("sdf"))
+    out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
+    with reporting_interrupts(lambda: report_finished_runs(out)):
+        compare_sdf(args.path, out, names, args.params, train_config(args), args.res, args.batch,
+                    min_piece_share=args.min_piece, gradient_step=args.gradient_step,
+                    metric_samples=args.metric_samples)
+    print((out / "compare.md").read_text(), end="")
+    print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
+    return 0
+
+
+def register(verbs: dict, commands) -> None:
+    """Add ``fit/eval/compare sdf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s).
+
+    Args:
+        verbs: {"fit": subparsers, "eval": ..., "compare": ..., "export": ...}.
+        commands: the top-level subparsers (unused; kept for the common signature).
+    """
+    fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
+    fit.add_argument("path", help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals)")
+    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('sdf'))} (default neurbf)")
+    add_run_arguments(fit, "runs/<shape>-<field>")
+    _add_shape_training_arguments(fit)
+    fit.set_defaults(handler=cmd_fit_sdf)
+
+    evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
+    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
+    evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
+    evaluate.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    _add_scoring_arguments(evaluate)
+    evaluate.set_defaults(handler=cmd_eval_sdf)
+
+    compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
+    compare.add_argument("path", help="mesh or oriented point cloud")
+    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
+    compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
+    _add_shape_training_arguments(compare)
+    compare.set_defaults(handler=cmd_compare_sdf)

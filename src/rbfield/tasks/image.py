@@ -14,17 +14,35 @@ A run folder holds::
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
-from rbfield.fields import build_field, parse_budget
-from rbfield.io import atomic_write_bytes, atomic_write_json, export_compact, load_field, save_field
+from rbfield.fields import build_field, parse_budget, presets_for
+from rbfield.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    export_compact,
+    load_field,
+    save_field,
+)
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_comparison, save_curves
 from rbfield.signals.image import ImageSignal, reconstruct, save_png
+from rbfield.tasks.common import (
+    TrainingDefaults,
+    add_run_arguments,
+    add_training_arguments,
+    format_metric,
+    parse_field_names,
+    report_finished_runs,
+    report_interrupt,
+    reporting_interrupts,
+    train_config,
+)
 from rbfield.train import TrainConfig, initialize_and_fit
 
 METRIC_SETTINGS = {
@@ -76,7 +94,8 @@ def fit_image(
 
     save_field(field, out)
     compact_bytes = export_compact(field, out / "field_fp16.safetensors")
-    metrics, prediction = signal.final_metrics(field)
+    prediction = reconstruct(field, signal.width, signal.height).clamp(0, 1)
+    metrics = signal.final_metrics(field, prediction)
     compact_field = load_field(out / "field_fp16.safetensors")
     compact_psnr = signal.evaluate(compact_field)["psnr"]
     report = {
@@ -109,11 +128,8 @@ def fit_image(
 
 
 def load_image_field(checkpoint: str | Path):
-    """Load a fitted field and check it is an image field."""
-    field = load_field(checkpoint)
-    if field.config["spec"]["task"] != "image":
-        raise RbfieldError(f"{checkpoint}: this field was fitted to a {field.config['spec']['task']}, not an image")
-    return field
+    """Load a fitted image field (a run folder of ``rbfield fit image`` or its field file)."""
+    return load_field(checkpoint, task="image")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -144,8 +160,7 @@ def evaluate_image(checkpoint: str | Path, signal: ImageSignal) -> dict:
             f"the field has {fitted_channels} channels but {signal.name} has {signal.channels}; "
             "compare against an image of the same kind"
         )
-    metrics, _ = signal.final_metrics(field)
-    return metrics
+    return signal.final_metrics(field)
 
 
 def compare_images(
@@ -167,7 +182,7 @@ def compare_images(
     ]
     for r in reports:
         rows.append(
-            f"| {r['field']} | {r['psnr']:.2f} | {r.get('ssim', float('nan')):.4f} | {r['trainable_params']:,} | "
+            f"| {r['field']} | {r['psnr']:.2f} | {format_metric(r['ssim'], 4)} | {r['trainable_params']:,} | "
             f"{r['total_params']:,} | {r['steps']} | {r['seconds']:.1f} |"
         )
     table = "\n".join(rows)
@@ -176,3 +191,124 @@ def compare_images(
     atomic_write_bytes(out / "compare.md", (table + "\n").encode())
     save_curves(out / "compare.png", {r["field"]: r["history"] for r in reports})
     return reports
+
+
+# Command line
+
+
+DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
+
+
+def _signal(path: str, batch: int):
+    from rbfield.signals.image import ImageSignal
+
+    return ImageSignal.from_path(path, batch_size=batch)
+
+
+TRAINING_DEFAULTS = TrainingDefaults(params="128k", steps=2000, batch=2**18, batch_unit="pixels",
+                                     eval_every=250, eval_what="PSNR evaluations")
+
+
+def _print_report(report: dict, out: Path) -> None:
+    ssim = "" if report["ssim"] is None else f", SSIM {report['ssim']:.4f}"
+    print(
+        f"{report['field']}: PSNR {report['psnr']:.2f} dB{ssim} after {report['steps']} steps in "
+        f"{report['seconds']:.1f} s; compact fp16 export {report['compact_bytes']:,} bytes "
+        f"({report['bits_per_pixel']:.2f} bits/pixel, {report['psnr_fp16']:.2f} dB)"
+    )
+    print(f"results in {out}/ (metrics.json, reconstruction.png, comparison.png, psnr_curve.png, field.safetensors)")
+
+
+def cmd_fit_image(args) -> int:
+
+    signal = _signal(args.path, args.batch)
+    out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
+    train = train_config(args)
+    with reporting_interrupts(lambda: report_interrupt(out)):
+        report = fit_image(signal, out, args.field, args.params, train, resume=args.resume)
+    _print_report(report, out)
+    return 0
+
+
+def cmd_render_image(args) -> int:
+
+    width, height = parse_size(args.size)
+    render_image(args.checkpoint, width, height, args.out, bits=args.bits)
+    print(f"wrote {args.out} ({width}x{height}, {args.bits}-bit)")
+    return 0
+
+
+def cmd_eval_image(args) -> int:
+    import json
+
+    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_compare_image(args) -> int:
+    names = parse_field_names(args.fields, presets_for("image"))
+    signal = _signal(args.path, args.batch)
+    out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
+    with reporting_interrupts(lambda: report_finished_runs(out)):
+        compare_images(signal, out, names, args.params, train_config(args))
+    print((out / "compare.md").read_text(), end="")
+    print(f"results in {out}/ (compare.md, compare.json, compare.png, one run folder per field)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from skimage import data
+
+    from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
+    from rbfield.train import TrainConfig
+
+    photo = data.astronaut()
+    signal = ImageSignal(image_to_float(centre_crop(photo, DEMO_CROP)), name=f"astronaut (scikit-image), centre {DEMO_CROP}x{DEMO_CROP} crop")
+    out = Path(args.out)
+    print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
+    train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)
+    with reporting_interrupts(lambda: print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)):
+        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train)
+    _print_report(report, out)
+    return 0
+
+
+def register(verbs: dict, commands) -> None:
+    """Add the image commands: ``fit/render/eval/compare image`` and ``demo``.
+
+    Args:
+        verbs: {"fit": subparsers, "render": ..., "eval": ..., "compare": ...}.
+        commands: the top-level subparsers (for ``demo``).
+    """
+    fit = verbs["fit"].add_parser("image", help="fit a field to a photo")
+    fit.add_argument("path", help="PNG, JPEG or TIFF image (8/16-bit, grey, RGB or RGBA)")
+    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('image'))} (default neurbf)")
+    add_run_arguments(fit, "runs/<image>-<field>")
+    add_training_arguments(fit, TRAINING_DEFAULTS)
+    fit.set_defaults(handler=cmd_fit_image)
+
+    render = verbs["render"].add_parser("image", help="sample a fitted image field at any size")
+    render.add_argument("checkpoint", help="run folder or field .safetensors")
+    render.add_argument("--size", required=True, help="output size WIDTHxHEIGHT")
+    render.add_argument("--out", required=True, help="output PNG")
+    render.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
+    render.set_defaults(handler=cmd_render_image)
+
+    evaluate = verbs["eval"].add_parser("image", help="PSNR/SSIM of a fitted field against an image")
+    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
+    evaluate.add_argument("path", help="the reference image")
+    evaluate.set_defaults(handler=cmd_eval_image)
+
+    compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
+    compare.add_argument("path", help="PNG, JPEG or TIFF image")
+    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
+    compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
+    add_training_arguments(compare, TRAINING_DEFAULTS)
+    compare.set_defaults(handler=cmd_compare_image)
+
+    demo = commands.add_parser("demo", help="fit NeuRBF to a built-in photo (scikit-image's astronaut)")
+    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    demo.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(handler=cmd_demo)

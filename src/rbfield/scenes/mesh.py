@@ -5,7 +5,7 @@ box, one x-slab at a time (memory: the float32 volume plus one slab of points).
 The surface is the boundary of the solid made of
 
 * every point whose density exceeds ``level``, and
-* every point hidden from outside the box (:mod:`rbfield.radiance.visibility`:
+* every point hidden from outside the box (:mod:`rbfield.scenes.visibility`:
   no straight line from outside reaches it with transmittance above 1/2).
 
 The second part fills the inside of objects, which no camera saw and where the
@@ -33,7 +33,7 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.io import atomic_write_bytes
-from rbfield.radiance.visibility import lattice_slab, outside_transmittance, trilinear
+from rbfield.scenes.visibility import lattice_slab, outside_transmittance, trilinear
 
 #: Iso-level of the exported surface, density in 1 / scene unit. At the training
 #: marching step (0.0090 in the default box) a sample of this density absorbs

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from rbfield.ops import numba_kernels
-from rbfield.radiance.occupancy import OccupancyGrid
-from rbfield.radiance.rays import image_rays, ray_box
+from rbfield.scenes.occupancy import OccupancyGrid
+from rbfield.scenes.rays import image_rays, ray_box
 
 
 def _steps_per_ray(near: torch.Tensor, far: torch.Tensor, step_size: float) -> int:

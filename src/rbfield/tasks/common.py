@@ -1,0 +1,140 @@
+"""What every task shares: one set of training flags, argument types, field lists, interrupt reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from rbfield.errors import RbfieldError
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """A task's defaults for the shared training flags.
+
+    Attributes:
+        params: the ``--params`` budget, e.g. "128k".
+        steps: training steps when neither ``--steps`` nor ``--time`` is given.
+        batch: samples per step; ``batch_unit`` names them ("pixels", "points", "rays").
+        eval_every: steps between quick evaluations; ``eval_what`` says what they measure.
+    """
+
+    params: str
+    steps: int
+    batch: int
+    batch_unit: str
+    eval_every: int
+    eval_what: str
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainingDefaults) -> None:
+    """The training flags of every ``fit`` and ``compare`` command."""
+    parser.add_argument("--params", default=defaults.params,
+                        help=f"trainable-parameter budget, e.g. 128k or 1.5M (default {defaults.params})")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps})")
+    budget.add_argument("--time", type=float, help="training time budget in seconds, instead of --steps")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch", type=int, default=defaults.batch,
+                        help=f"{defaults.batch_unit} per step (default {defaults.batch})")
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                        help=f"steps between {defaults.eval_what} (default {defaults.eval_every}; 0: only at the end)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000,
+                        help="steps between checkpoints (default 1000; 0: only at the end)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(default_steps=defaults.steps)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """``--out`` and ``--resume`` of a ``fit`` command."""
+    parser.add_argument("--out", help=f"run folder (default {default_out})")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+
+
+def train_config(args):
+    """TrainConfig from the flags of :func:`add_training_arguments`."""
+    from rbfield.train import TrainConfig
+
+    steps = args.steps
+    if steps is None and args.time is None:
+        steps = args.default_steps
+    return TrainConfig(
+        steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+    )
+
+
+def number_in(low: float, high: float, meaning: str, convert=float):
+    """An argparse type: ``convert(text)`` (float or int) in [low, high]; otherwise "must be <meaning>"."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {text!r}")
+        return value
+
+    return parse
+
+
+share_in_unit_interval = number_in(0.0, 1.0, "a share between 0 and 1")
+
+
+def format_metric(value, digits: int) -> str:
+    """A metric with ``digits`` decimals, or "n/a" where it is None (e.g. no mesh)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def parse_field_names(text: str, known) -> list[str]:
+    """"a,b" -> ["a", "b"], each one of ``known``; a clear error otherwise."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise RbfieldError(f"unknown field(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(known)}")
+    return names
+
+
+def report_interrupt(out: Path) -> None:
+    """Tell the user, on stderr, whether an interrupted fit left a checkpoint to resume."""
+    if (Path(out) / "checkpoint.pt").exists():
+        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
+    else:
+        print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+
+
+def report_finished_runs(out: Path) -> None:
+    """Tell the user, on stderr, where an interrupted comparison left its finished runs."""
+    print(f"\ninterrupted: finished runs are in {out}/", file=sys.stderr)
+
+
+class InterruptReported(Exception):
+    """Raised by :func:`reporting_interrupts` once the user has been told what an
+    interruption kept; ``rbfield.cli.main`` turns it into exit status 130."""
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C / SIGTERM: a KeyboardInterrupt, or the
+    SystemError that Numba's dispatch wraps around one raised inside it."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+
+
+@contextmanager
+def reporting_interrupts(report: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, Ctrl-C / SIGTERM (see :func:`is_interrupt`) calls
+    ``report()``, which tells the user on stderr what was kept, then raises
+    :class:`InterruptReported`. Any other error passes through unchanged."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemError) as error:
+        if not is_interrupt(error):
+            raise
+        report()
+        raise InterruptReported from None

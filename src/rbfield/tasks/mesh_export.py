@@ -1,0 +1,37 @@
+"""``rbfield export mesh``: one command for every field with a surface, dispatched by the field's task."""
+
+from __future__ import annotations
+
+from rbfield.errors import RbfieldError
+from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+from rbfield.io import field_task, read_field_config
+from rbfield.scenes.mesh import DEFAULT_LEVEL
+from rbfield.tasks import nerf, sdf
+from rbfield.tasks.common import share_in_unit_interval
+
+#: The task module that exports each field task's mesh.
+EXPORTERS = {"sdf": sdf.cmd_export_mesh, "radiance": nerf.cmd_export_mesh}
+
+
+def cmd_export_mesh(args) -> int:
+    task = field_task(read_field_config(args.checkpoint))
+    if task not in EXPORTERS:
+        raise RbfieldError(f"{args.checkpoint}: a {task} field has no surface to export; pass an SDF or scene run")
+    return EXPORTERS[task](args)
+
+
+def register(verbs: dict) -> None:
+    """Add ``export mesh`` with the options of every exporter."""
+    export = verbs["export"].add_parser("mesh", help="extract the surface of a fitted SDF or scene field")
+    export.add_argument("checkpoint", help="run folder or field .safetensors")
+    export.add_argument("--out", required=True, help="output mesh (.ply, .obj or .glb)")
+    export.add_argument("--res", type=int, help=f"grid resolution per axis (default {sdf.DEFAULT_RES} for an SDF, "
+                        f"{nerf.DEFAULT_MESH_RES} for a scene)")
+    export.add_argument("--min-piece", type=share_in_unit_interval, default=MIN_PIECE_SHARE, metavar="SHARE",
+                        help="drop mesh pieces with less than this share of the largest piece's area "
+                        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
+    export.add_argument("--level", type=float, default=DEFAULT_LEVEL,
+                        help=f"scenes: density iso-level (default {DEFAULT_LEVEL:g})")
+    export.add_argument("--no-fill", action="store_true",
+                        help="scenes: do not fill what is hidden from outside the box (scenes filmed from inside it)")
+    export.set_defaults(handler=cmd_export_mesh)
