@@ -25,20 +25,21 @@ from pathlib import Path
 import torch
 from skimage import data
 
-from rbfield.tasks.image import fit_image
 from rbfield.io import atomic_write_bytes, atomic_write_json
 from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
+from rbfield.tasks.image import fit_image
 from rbfield.train import TrainConfig
 
 PHOTOS = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea}
-
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", default="astronaut,coffee,chelsea")
     parser.add_argument("--fields", default="neurbf,instant-ngp")
-    parser.add_argument("--mlp-fields", default="siren,ffn", help="fields run on the first photo only, with --mlp-batch")
+    parser.add_argument(
+        "--mlp-fields", default="siren,ffn", help="fields run on the first photo only, with --mlp-batch"
+    )
     parser.add_argument("--mlp-batch", type=int, default=2**12, help="random pixels per step for --mlp-fields")
     parser.add_argument("--params", default="128k")
     parser.add_argument("--steps", type=int, default=5000)
@@ -73,7 +74,8 @@ def main() -> int:
     ]
     for r in reports:
         rows.append(
-            f"| {r['image'].split()[0]} | {r['field']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['trainable_params']:,} | "
+            f"| {r['image'].split()[0]} | {r['field']} | {r['psnr']:.2f} "
+            f"| {r['ssim']:.4f} | {r['trainable_params']:,} | "
             f"{r['total_params']:,} | {r['batch']:,} | {r['steps']} | {r['seconds']:.0f} |"
         )
     means = {}
@@ -84,10 +86,25 @@ def main() -> int:
     rows.append("Mean PSNR over the photos: " + ", ".join(f"{k} {v:.2f} dB" for k, v in means.items()) + ".")
     machine = f"{platform.processor() or platform.machine()}, {args.threads} thread(s), torch {torch.__version__}"
     command = "python bench/image_quality.py " + " ".join(sys.argv[1:])
-    text = "\n".join([f"Command: `{command}`", f"Machine: {machine}; run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "", *rows, ""])
+    text = "\n".join(
+        [
+            f"Command: `{command}`",
+            f"Machine: {machine}; run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+            "",
+            *rows,
+            "",
+        ]
+    )
     atomic_write_bytes(Path(args.out + ".md"), text.encode())
-    atomic_write_json(Path(args.out + ".json"), {"command": command, "machine": machine, "means": means,
-                                                  "runs": [{k: v for k, v in r.items() if k != "history"} for r in reports]})
+    atomic_write_json(
+        Path(args.out + ".json"),
+        {
+            "command": command,
+            "machine": machine,
+            "means": means,
+            "runs": [{k: v for k, v in r.items() if k != "history"} for r in reports],
+        },
+    )
     print(text)
     return 0
 

@@ -4,7 +4,7 @@ A perfect reconstruction of a mesh would be scored as two independent
 area-uniform samplings of that mesh. Their Chamfer distance and normal angular
 error are not zero: each sample's nearest neighbour lies on a nearby face,
 whose normal differs on a rough scan. This prints that floor for each mesh at
-each sample count, in the same normalised domain as ``rbfield fit sdf``.
+each sample count, in the same normalized domain as ``rbfield fit sdf``.
 
     python bench/metric_floor.py ../shared/data/meshes/bunny00.off DRAGON.ply --samples 200000,1000000
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rbfield.geometry.shape_metrics import sample_surface, surface_metrics
-from rbfield.tasks.sdf import load_normalised
+from rbfield.tasks.sdf import load_normalized
 
 
 def main() -> None:
@@ -36,13 +36,16 @@ def main() -> None:
     for path in args.meshes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mesh, _ = load_normalised(path)
+            mesh, _ = load_normalized(path)
         for count in counts:
             a, normals_a = sample_surface(mesh.vertices, mesh.faces, count, seed=0)
             b, normals_b = sample_surface(mesh.vertices, mesh.faces, count, seed=1)
             m = surface_metrics(a, normals_a, b, normals_b)
-            print(f"| {Path(path).name} | {count:,} | {m['nae_deg']:.2f} | {m['chamfer_l1']:.5f} | "
-                  f"{m['normal_consistency']:.5f} |", flush=True)
+            print(
+                f"| {Path(path).name} | {count:,} | {m['nae_deg']:.2f} | {m['chamfer_l1']:.5f} | "
+                f"{m['normal_consistency']:.5f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

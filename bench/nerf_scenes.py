@@ -121,8 +121,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch (and Numba) threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = ["| scene | field | test PSNR | SSIM | trainable | total | steps | train s | depth MAE | Chamfer L1 by level |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = [
+        "| scene | field | test PSNR | SSIM | trainable | total | steps | train s | depth MAE | Chamfer L1 by level |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for scene_name in args.scenes.split(","):
         scene = DATA / "nerf" / scene_name
         for field in args.fields.split(","):
@@ -130,19 +132,33 @@ def main() -> None:
             if args.score_only:
                 report = json.loads((run / "metrics.json").read_text())
             else:
-                report = fit_scene(scene, run, field, args.params, TrainConfig(steps=None, time_budget=args.time, eval_every=500, progress=False))
+                report = fit_scene(
+                    scene,
+                    run,
+                    field,
+                    args.params,
+                    TrainConfig(steps=None, time_budget=args.time, eval_every=500, progress=False),
+                )
             levels = [float(x) for x in args.levels.split(",")]
             variants = list(MESH_VARIANTS) if args.mesh_ablation else ["default"]
             scores = {variant: mesh_scores(run, scene, levels, args.mesh_res, variant) for variant in variants}
-            (run / "mesh_scores.json").write_text(json.dumps(
-                {variant: {str(k): v for k, v in by_level.items()} for variant, by_level in scores.items()}, indent=2))
+            (run / "mesh_scores.json").write_text(
+                json.dumps(
+                    {variant: {str(k): v for k, v in by_level.items()} for variant, by_level in scores.items()},
+                    indent=2,
+                )
+            )
             chamfer = "; ".join(
                 (f"{variant} " if args.mesh_ablation else "")
                 + ", ".join(f"{k:g}: {v:.4f}" if isinstance(v, float) else f"{k:g}: none" for k, v in by_level.items())
-                for variant, by_level in scores.items())
+                for variant, by_level in scores.items()
+            )
             depth = f"{report['depth_mae']:.4f}" if report.get("depth_mae") is not None else "-"
-            rows.append(f"| {scene_name} | {field} | {report['psnr']:.2f} | {report['ssim']:.4f} | {report['trainable_params']:,} | "
-                        f"{report['total_params']:,} | {report['steps']} | {report['seconds']:.0f} | {depth} | {chamfer} |")
+            rows.append(
+                f"| {scene_name} | {field} | {report['psnr']:.2f} | "
+                f"{report['ssim']:.4f} | {report['trainable_params']:,} | "
+                f"{report['total_params']:,} | {report['steps']} | {report['seconds']:.0f} | {depth} | {chamfer} |"
+            )
             print(rows[-1], flush=True)
     table = "\n".join(rows) + "\n"
     Path(args.out).mkdir(parents=True, exist_ok=True)

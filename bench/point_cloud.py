@@ -44,7 +44,9 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=20_000, help="points sampled from each mesh")
     parser.add_argument("--field", default="neurbf")
     parser.add_argument("--params", default="500k")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS}, as the CLI)")
+    parser.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS}, as the CLI)"
+    )
     parser.add_argument("--res", type=int, default=256, help="marching-cubes resolution")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-point-cloud")
@@ -52,8 +54,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = ["| input | points | field | Chamfer-L1 | NAE (deg) | F-score | IoU (vs the scan) | train s |",
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| input | points | field | Chamfer-L1 | NAE (deg) | F-score | IoU (vs the scan) | train s |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name in args.shapes.split(","):
         source = MESHES / name
         shape = load_shape(source)
@@ -64,13 +68,22 @@ def main() -> int:
         else:
             cloud, label, n_points = source, name, len(shape.points)
         run = out / f"{Path(name).stem}-{args.field}"
-        report = fit_sdf(cloud, run, args.field, args.params, TrainConfig(steps=args.steps, progress=False),
-                         mesh_resolution=args.res, log=lambda *a: None)
+        report = fit_sdf(
+            cloud,
+            run,
+            args.field,
+            args.params,
+            TrainConfig(steps=args.steps, progress=False),
+            mesh_resolution=args.res,
+            log=lambda *a: None,
+        )
         scores = evaluate_checkpoint(run, source, args.res) if isinstance(shape, Mesh) else report
         (run / "scores_vs_source.json").write_text(json.dumps(scores, indent=2, default=str))
         iou = "-" if scores.get("iou") is None else f"{scores['iou']:.4f}"
-        rows.append(f"| {label} | {n_points:,} | {args.field} | {scores['chamfer_l1']:.5f} | {scores['nae_deg']:.2f} | "
-                    f"{scores['fscore']:.3f} | {iou} | {report['seconds']:.0f} |")
+        rows.append(
+            f"| {label} | {n_points:,} | {args.field} | {scores['chamfer_l1']:.5f} | {scores['nae_deg']:.2f} | "
+            f"{scores['fscore']:.3f} | {iou} | {report['seconds']:.0f} |"
+        )
         print(rows[-1], flush=True)
     command = "python bench/point_cloud.py " + " ".join(sys.argv[1:])
     table = f"Command: `{command}`\n\n" + "\n".join(rows) + "\n"

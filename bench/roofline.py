@@ -61,7 +61,9 @@ def copy_bandwidth(megabytes: int, repeats: int) -> float:
 
 def decoder_flops(field: torch.nn.Module, n_points: int) -> int:
     """Forward + backward matmul FLOPs of the field's linear layers for n_points."""
-    forward = sum(2 * n_points * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear))
+    forward = sum(
+        2 * n_points * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear)
+    )
     return 3 * forward
 
 
@@ -71,8 +73,11 @@ def decoder_matmul_seconds(field: torch.nn.Module, n_points: int, repeats: int) 
     and the weight gradient (out, P) @ (P, in)."""
     operands = []
     for layer in (m for m in field.modules() if isinstance(m, torch.nn.Linear)):
-        x, w, g = torch.randn(n_points, layer.in_features), torch.randn(layer.in_features, layer.out_features), \
-            torch.randn(n_points, layer.out_features)
+        x, w, g = (
+            torch.randn(n_points, layer.in_features),
+            torch.randn(layer.in_features, layer.out_features),
+            torch.randn(n_points, layer.out_features),
+        )
         operands.append((x, w, g))
 
     def products():
@@ -132,11 +137,17 @@ def main() -> int:
     shaped_seconds = decoder_matmul_seconds(field, n_points, args.repeats)
     shaped_estimate = shaped_seconds + memory_seconds
     result = {
-        "threads": args.threads, "params": field.param_counts()["trainable"], "points": n_points,
-        "matmul_gflops": round(gflops, 1), "bandwidth_gb_s": round(bandwidth, 1),
-        "step_matmul_gflop": round(flops / 1e9, 3), "step_grid_mb": round(moved / 1e6, 1),
-        "estimate_ms": round(estimate * 1e3, 2), "matmul_ms": round(matmul_seconds * 1e3, 2),
-        "memory_ms": round(memory_seconds * 1e3, 2), "measured_ms": round(step_seconds * 1e3, 2),
+        "threads": args.threads,
+        "params": field.param_counts()["trainable"],
+        "points": n_points,
+        "matmul_gflops": round(gflops, 1),
+        "bandwidth_gb_s": round(bandwidth, 1),
+        "step_matmul_gflop": round(flops / 1e9, 3),
+        "step_grid_mb": round(moved / 1e6, 1),
+        "estimate_ms": round(estimate * 1e3, 2),
+        "matmul_ms": round(matmul_seconds * 1e3, 2),
+        "memory_ms": round(memory_seconds * 1e3, 2),
+        "measured_ms": round(step_seconds * 1e3, 2),
         "ratio": round(step_seconds / estimate, 2),
         "step_shaped_matmul_ms": round(shaped_seconds * 1e3, 2),
         "step_shaped_gflops": round(flops / shaped_seconds / 1e9, 1),
@@ -144,25 +155,28 @@ def main() -> int:
     }
     print(json.dumps(result, indent=1))
     command = "python bench/roofline.py " + " ".join(sys.argv[1:])
-    text = "\n".join([
-        f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, "
-        f"{args.threads} thread(s), median of {args.repeats}).",
-        "",
-        f"- Machine: float32 matmul {gflops:.1f} GFLOP/s (2048x2048 `torch.mm`); copy bandwidth "
-        f"{bandwidth:.1f} GB/s (512 MB float32 copy, read + write).",
-        f"- Step: instant-ngp image preset, {result['params']:,} trainable parameters, {n_points:,} pixels "
-        f"(256x256 astronaut crop, full batch): {flops / 1e9:.3f} GFLOP of matmuls (forward + backward), "
-        f"{moved / 1e6:.1f} MB of grid gathers and scatters.",
-        f"- Roofline estimate: {matmul_seconds * 1e3:.2f} ms (matmuls) + {memory_seconds * 1e3:.2f} ms (grid traffic) "
-        f"= {estimate * 1e3:.2f} ms.",
-        f"- Measured step (forward + backward + Adam): {step_seconds * 1e3:.2f} ms, "
-        f"**{result['ratio']:.2f}x** the estimate.",
-        f"- The step's own matrix products (its layer shapes, forward and both gradients), timed alone: "
-        f"{shaped_seconds * 1e3:.2f} ms, {result['step_shaped_gflops']:.1f} GFLOP/s: narrow (64-wide) products "
-        f"run far below the large-matmul peak. With that figure in place of the peak the estimate is "
-        f"{shaped_estimate * 1e3:.2f} ms and the step **{result['ratio_to_step_shaped_estimate']:.2f}x** it.",
-        "",
-    ])
+    text = "\n".join(
+        [
+            f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, "
+            f"{args.threads} thread(s), median of {args.repeats}).",
+            "",
+            f"- Machine: float32 matmul {gflops:.1f} GFLOP/s (2048x2048 `torch.mm`); copy bandwidth "
+            f"{bandwidth:.1f} GB/s (512 MB float32 copy, read + write).",
+            f"- Step: instant-ngp image preset, {result['params']:,} trainable parameters, {n_points:,} pixels "
+            f"(256x256 astronaut crop, full batch): {flops / 1e9:.3f} GFLOP of matmuls (forward + backward), "
+            f"{moved / 1e6:.1f} MB of grid gathers and scatters.",
+            f"- Roofline estimate: {matmul_seconds * 1e3:.2f} ms "
+            f"(matmuls) + {memory_seconds * 1e3:.2f} ms (grid traffic) "
+            f"= {estimate * 1e3:.2f} ms.",
+            f"- Measured step (forward + backward + Adam): {step_seconds * 1e3:.2f} ms, "
+            f"**{result['ratio']:.2f}x** the estimate.",
+            f"- The step's own matrix products (its layer shapes, forward and both gradients), timed alone: "
+            f"{shaped_seconds * 1e3:.2f} ms, {result['step_shaped_gflops']:.1f} GFLOP/s: narrow (64-wide) products "
+            f"run far below the large-matmul peak. With that figure in place of the peak the estimate is "
+            f"{shaped_estimate * 1e3:.2f} ms and the step **{result['ratio_to_step_shaped_estimate']:.2f}x** it.",
+            "",
+        ]
+    )
     atomic_write_bytes(Path(args.out), text.encode())
     return 0
 

@@ -30,22 +30,30 @@ from scipy.spatial import cKDTree
 
 from rbfield.geometry.shape_metrics import sample_surface, surface_metrics
 from rbfield.ops import tree_query
-from rbfield.tasks.sdf import load_normalised, load_sdf_field, shape_mesh
 from rbfield.signals.sdf import winding_sdf
+from rbfield.tasks.sdf import load_normalized, load_sdf_field, shape_mesh
 
 SAMPLES = 1_000_000
 
 
 def reference_meshed(mesh, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """The scan's winding-number SDF meshed as a fit is: vertices (V, 3), faces (F, 3)."""
+
     def sdf(points: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(winding_sdf(mesh, points.double().numpy()).astype(np.float32))
 
     return shape_mesh(sdf, resolution)
 
 
-def score_row(name: str, vertices: np.ndarray, faces: np.ndarray, scan_points: np.ndarray,
-              scan_normals: np.ndarray, scan_tree: cKDTree, cap_distance: float) -> str:
+def score_row(
+    name: str,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    scan_points: np.ndarray,
+    scan_normals: np.ndarray,
+    scan_tree: cKDTree,
+    cap_distance: float,
+) -> str:
     """One table row: NAE and Chamfer-L1 as is, the share of samples farther than
     cap_distance from the scan (``scan_tree`` holds scan_points), and NAE and
     Chamfer-L1 without them."""
@@ -54,8 +62,10 @@ def score_row(name: str, vertices: np.ndarray, faces: np.ndarray, scan_points: n
     distance, _ = tree_query(scan_tree.query, points, k=1)
     near = distance <= cap_distance
     trimmed = surface_metrics(points[near], normals[near], scan_points, scan_normals)
-    return (f"| {name} | {whole['nae_deg']:.2f} | {whole['chamfer_l1']:.5f} | {100 * (1 - near.mean()):.2f} % "
-            f"| {trimmed['nae_deg']:.2f} | {trimmed['chamfer_l1']:.5f} |")
+    return (
+        f"| {name} | {whole['nae_deg']:.2f} | {whole['chamfer_l1']:.5f} | {100 * (1 - near.mean()):.2f} % "
+        f"| {trimmed['nae_deg']:.2f} | {trimmed['chamfer_l1']:.5f} |"
+    )
 
 
 def main() -> None:
@@ -69,12 +79,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mesh, _ = load_normalised(args.scan)
+        mesh, _ = load_normalized(args.scan)
     scan_points, scan_normals = sample_surface(mesh.vertices, mesh.faces, SAMPLES, seed=0)
     scan = (scan_points, scan_normals, cKDTree(scan_points))
     print(f"{args.scan}, marching cubes at {args.res}^3, {SAMPLES:,} samples a surface\n")
-    print(f"| mesh | NAE (deg) | Chamfer-L1 | samples > {args.cap_distance} from the scan | NAE without them "
-          "| Chamfer-L1 without them |")
+    print(
+        f"| mesh | NAE (deg) | Chamfer-L1 | samples > {args.cap_distance} from the scan | NAE without them "
+        "| Chamfer-L1 without them |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print(score_row("reference meshed", *reference_meshed(mesh, args.res), *scan, args.cap_distance))
     for run in args.runs:

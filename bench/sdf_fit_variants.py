@@ -34,8 +34,16 @@ from rbfield.fields import NEURBF_SETTINGS
 from rbfield.tasks.sdf import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
-VARIANT_KEYS = {"steps", "batch", "seed", "final_lr_fraction", "rbf_spacing", "mesh_normal_weight", "gradient_step",
-                "preset"}
+VARIANT_KEYS = {
+    "steps",
+    "batch",
+    "seed",
+    "final_lr_fraction",
+    "rbf_spacing",
+    "mesh_normal_weight",
+    "gradient_step",
+    "preset",
+}
 
 
 def run_variant(path: str, out: Path, field: str, variant: dict, params: str, resolution: int) -> dict:
@@ -53,9 +61,17 @@ def run_variant(path: str, out: Path, field: str, variant: dict, params: str, re
     try:
         schedule = {key: variant[key] for key in ("seed", "final_lr_fraction") if key in variant}
         train = TrainConfig(steps=variant.get("steps", DEFAULT_STEPS), progress=False, **schedule)
-        return fit_sdf(path, out, field, params, train, resolution,
-                       variant.get("batch", sdf_signal.DEFAULT_BATCH), log=lambda *_: None,
-                       gradient_step=variant.get("gradient_step"))
+        return fit_sdf(
+            path,
+            out,
+            field,
+            params,
+            train,
+            resolution,
+            variant.get("batch", sdf_signal.DEFAULT_BATCH),
+            log=lambda *_: None,
+            gradient_step=variant.get("gradient_step"),
+        )
     finally:
         NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
         sdf_signal.MeshSDF.normal_weight = normal_weight
@@ -72,9 +88,12 @@ def main() -> None:
     args = parser.parse_args()
     for index, (name, variant) in enumerate(json.loads(args.variants).items()):
         r = run_variant(args.path, Path(args.out) / str(index), args.field, variant, args.params, args.res)
-        print(f"{name}: iou {format_metric(r['iou'], 5)} iou_inside {format_metric(r['iou_inside'], 5)} "
-              f"NAE {format_metric(r['nae_deg'], 2)} deg Chamfer-L1 {format_metric(r['chamfer_l1'], 5)} | "
-              f"{r['steps']} steps of {r['batch']} in {r['seconds']:.0f} s", flush=True)
+        print(
+            f"{name}: iou {format_metric(r['iou'], 5)} iou_inside {format_metric(r['iou_inside'], 5)} "
+            f"NAE {format_metric(r['nae_deg'], 2)} deg Chamfer-L1 {format_metric(r['chamfer_l1'], 5)} | "
+            f"{r['steps']} steps of {r['batch']} in {r['seconds']:.0f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

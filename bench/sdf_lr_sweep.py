@@ -17,8 +17,8 @@ import torch
 
 from rbfield.fields import build_field
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.tasks.sdf import Reference, load_normalised
 from rbfield.signals.sdf import MeshSDF
+from rbfield.tasks.sdf import Reference, load_normalized
 from rbfield.train import TrainConfig, fit
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=100)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    shape, _ = load_normalised(args.path)
+    shape, _ = load_normalized(args.path)
     signal = MeshSDF(shape, args.path, batch_size=args.batch)
     reference = Reference(shape)
     for lr in (float(v) for v in args.lrs.split(",")):
@@ -42,13 +42,20 @@ def main() -> None:
         field.learning_rates = {"encoding": lr, "decoder": lr}
         field.initialize(signal)
         result = fit(field, signal, TrainConfig(steps=args.steps, eval_every=args.eval_every, progress=False))
-        print("  quick inside IoU by step:", " ".join(f"{h['step']}:{h['iou_inside']:.4f}" for h in result.history), flush=True)
+        print(
+            "  quick inside IoU by step:",
+            " ".join(f"{h['step']}:{h['iou_inside']:.4f}" for h in result.history),
+            flush=True,
+        )
         started = time.perf_counter()
         vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), args.res)
         m = reference.score(field, vertices, faces)
-        print(f"{args.field} lr {lr:g}: IoU {m['iou']:.4f} chamfer_l1 {m['chamfer_l1']:.5f} NAE {m['nae_deg']:.2f} "
-              f"F {m['fscore']:.4f} | {result.steps} steps {result.seconds:.0f} s train, "
-              f"{time.perf_counter() - started:.0f} s mesh+metrics", flush=True)
+        print(
+            f"{args.field} lr {lr:g}: IoU {m['iou']:.4f} chamfer_l1 {m['chamfer_l1']:.5f} NAE {m['nae_deg']:.2f} "
+            f"F {m['fscore']:.4f} | {result.steps} steps {result.seconds:.0f} s train, "
+            f"{time.perf_counter() - started:.0f} s mesh+metrics",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

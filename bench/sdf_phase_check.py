@@ -17,8 +17,8 @@ import torch
 
 from rbfield.fields import build_field
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.tasks.sdf import Reference, load_normalised
 from rbfield.signals.sdf import MeshSDF
+from rbfield.tasks.sdf import Reference, load_normalized
 from rbfield.train import TrainConfig, initialize_and_fit
 
 REPORTED = ("iou", "iou_inside", "iou_uniform", "iou_near", "chamfer_l1", "nae_deg", "fscore")
@@ -26,13 +26,15 @@ REPORTED = ("iou", "iou_inside", "iou_uniform", "iou_near", "chamfer_l1", "nae_d
 
 def fit_and_score(path: str, learn_phase: bool, steps: int, params: str, resolution: int) -> dict:
     """Metrics of one neurbf fit with the phase trained or frozen at 0."""
-    shape, _ = load_normalised(path)
+    shape, _ = load_normalized(path)
     signal = MeshSDF(shape, path, batch_size=2**14)
     field = build_field("neurbf", signal.spec(), params)
     field.encoding.parts[0].phase.requires_grad_(learn_phase)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        initialize_and_fit(field, signal, TrainConfig(steps=steps, eval_every=0, progress=False), run_dir, False, lambda *_: None)
+        initialize_and_fit(
+            field, signal, TrainConfig(steps=steps, eval_every=0, progress=False), run_dir, False, lambda *_: None
+        )
     seconds = time.perf_counter() - started
     vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution)
     metrics = Reference(shape).score(field, vertices, faces)

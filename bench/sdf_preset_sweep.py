@@ -22,8 +22,8 @@ import torch
 
 from rbfield.fields import NEURBF_SETTINGS, build_field
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.tasks.sdf import Reference, load_normalised
 from rbfield.signals.sdf import MeshSDF
+from rbfield.tasks.sdf import Reference, load_normalized
 from rbfield.train import TrainConfig, fit
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    shape, _ = load_normalised(args.path)
+    shape, _ = load_normalized(args.path)
     signal = MeshSDF(shape, args.path, batch_size=2**14)
     reference = Reference(shape)
     preset = dict(NEURBF_SETTINGS["sdf"])
@@ -50,8 +50,11 @@ def main() -> None:
         result = fit(field, signal, TrainConfig(steps=args.steps, eval_every=args.steps, progress=False))
         vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), args.res)
         m = reference.score(field, vertices, faces)
-        print(f"{name}: IoU {m['iou']:.4f} NAE {m['nae_deg']:.2f} Chamfer-L1 {m['chamfer_l1']:.5f} | "
-              f"{result.steps} steps {result.seconds:.0f} s", flush=True)
+        print(
+            f"{name}: IoU {m['iou']:.4f} NAE {m['nae_deg']:.2f} Chamfer-L1 {m['chamfer_l1']:.5f} | "
+            f"{result.steps} steps {result.seconds:.0f} s",
+            flush=True,
+        )
     NEURBF_SETTINGS["sdf"] = preset
 
 

@@ -5,7 +5,7 @@ A true SDF has |grad f| = 1 at the surface and f = -d at depth d behind it
 field that cannot follow a thin wall flattens it: f stays shallower than -d
 in the wall and |grad f| drops below 1 at the surface, so any small error in
 f tilts the surface normal more. This prints, at surface samples of the scan
-(area-uniform, in the normalised domain of ``rbfield fit sdf``):
+(area-uniform, in the normalized domain of ``rbfield fit sdf``):
 
 * |grad f| (exact, by autograd): 10th, 50th and 90th percentiles;
 * the mean angle in degrees between grad f and the scan's face normal;
@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from rbfield.geometry.shape_metrics import sample_surface
-from rbfield.tasks.sdf import load_normalised, load_sdf_field
+from rbfield.tasks.sdf import load_normalized, load_sdf_field
 
 
-def surface_gradient_stats(field: torch.nn.Module, points: np.ndarray, normals: np.ndarray,
-                           depths: list[float]) -> dict:
+def surface_gradient_stats(
+    field: torch.nn.Module, points: np.ndarray, normals: np.ndarray, depths: list[float]
+) -> dict:
     """|grad f| percentiles, gradient-to-normal angle and f behind the surface.
 
     Args:
@@ -45,8 +46,9 @@ def surface_gradient_stats(field: torch.nn.Module, points: np.ndarray, normals: 
     length = np.linalg.norm(gradient, axis=1)
     cosine = (gradient * normals).sum(1) / np.maximum(length, 1e-12)
     with torch.no_grad():
-        behind = {d: float(np.median(field(torch.tensor(points - d * normals, dtype=torch.float32)).numpy()))
-                  for d in depths}
+        behind = {
+            d: float(np.median(field(torch.tensor(points - d * normals, dtype=torch.float32)).numpy())) for d in depths
+        }
     return {
         "gradient_percentiles": np.percentile(length, [10, 50, 90]),
         "angle_deg": float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).mean()),
@@ -66,10 +68,13 @@ def main() -> None:
     depths = [float(d) for d in args.depths.split(",")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mesh, _ = load_normalised(args.scan)
+        mesh, _ = load_normalized(args.scan)
     points, normals = sample_surface(mesh.vertices, mesh.faces, args.samples, seed=3)
-    print("| run | abs grad f p10 / p50 / p90 | angle(grad f, n) deg | "
-          + " | ".join(f"median f at {d} behind" for d in depths) + " |")
+    print(
+        "| run | abs grad f p10 / p50 / p90 | angle(grad f, n) deg | "
+        + " | ".join(f"median f at {d} behind" for d in depths)
+        + " |"
+    )
     print("| --- | ---: | ---: | " + " | ".join("---:" for _ in depths) + " |")
     for run in args.runs:
         field, _ = load_sdf_field(Path(run) / "field.safetensors")

@@ -87,11 +87,11 @@ from torch import nn
 from rbfield import PRESETS, ImageSignal, TrainConfig, build_field, fit, parse_budget
 from rbfield.decoders import mlp_param_count
 from rbfield.fields import default_settings
-
-HASH_DEFAULTS = default_settings("instant-ngp", "image")
 from rbfield.io import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from rbfield.ops import numba_kernels
 from rbfield.signals.image import centre_crop, image_to_float
+
+HASH_DEFAULTS = default_settings("instant-ngp", "image")
 
 TARGETS_DB = (35.0, 40.0)
 #: How many times sooner rbfield's fastest field should reach 40 dB than each peer (issue 4).
@@ -156,8 +156,9 @@ def build_siren_peer(channels: int) -> tuple[nn.Module, dict, dict]:
     """siren-pytorch's SirenNet, its Adam settings, and a description."""
     from siren_pytorch import SirenNet
 
-    net = SirenNet(dim_in=2, dim_hidden=SIREN_WIDTH, dim_out=channels, num_layers=SIREN_LAYERS,
-                   w0=SIREN_W0, w0_initial=SIREN_W0)
+    net = SirenNet(
+        dim_in=2, dim_hidden=SIREN_WIDTH, dim_out=channels, num_layers=SIREN_LAYERS, w0=SIREN_W0, w0_initial=SIREN_W0
+    )
     about = {
         "description": f"siren_pytorch.SirenNet, 2 -> {SIREN_WIDTH} x {SIREN_LAYERS} sine layers -> {channels}, "
         f"w0 = w0_initial = {SIREN_W0:g}, input in [-1, 1]",
@@ -169,7 +170,9 @@ def build_siren_peer(channels: int) -> tuple[nn.Module, dict, dict]:
 def hash_table_log2(budget: int, channels: int) -> int:
     """log2 rows per level of the nerfstudio table whose size is nearest (in log scale)
     to what the budget leaves after the decoder."""
-    decoder = mlp_param_count(HASH_LEVELS * HASH_FEATURES, HASH_DEFAULTS.decoder_width, HASH_DEFAULTS.decoder_layers, channels)
+    decoder = mlp_param_count(
+        HASH_LEVELS * HASH_FEATURES, HASH_DEFAULTS.decoder_width, HASH_DEFAULTS.decoder_layers, channels
+    )
     return max(1, round(math.log2(max(budget - decoder, 2) / (HASH_LEVELS * HASH_FEATURES))))
 
 
@@ -179,14 +182,28 @@ def build_nerfstudio_peer(size: int, budget: int, channels: int) -> tuple[nn.Mod
     from nerfstudio.field_components.mlp import MLP
 
     log2_table = hash_table_log2(budget, channels)
-    encoding = HashEncoding(num_levels=HASH_LEVELS, min_res=HASH_COARSEST, max_res=size, log2_hashmap_size=log2_table,
-                            features_per_level=HASH_FEATURES, implementation="torch")
-    decoder = MLP(in_dim=HASH_LEVELS * HASH_FEATURES, num_layers=HASH_DEFAULTS.decoder_layers, layer_width=HASH_DEFAULTS.decoder_width,
-                  out_dim=channels, activation=nn.ReLU(), out_activation=None, implementation="torch")
+    encoding = HashEncoding(
+        num_levels=HASH_LEVELS,
+        min_res=HASH_COARSEST,
+        max_res=size,
+        log2_hashmap_size=log2_table,
+        features_per_level=HASH_FEATURES,
+        implementation="torch",
+    )
+    decoder = MLP(
+        in_dim=HASH_LEVELS * HASH_FEATURES,
+        num_layers=HASH_DEFAULTS.decoder_layers,
+        layer_width=HASH_DEFAULTS.decoder_width,
+        out_dim=channels,
+        activation=nn.ReLU(),
+        out_activation=None,
+        implementation="torch",
+    )
     about = {
         "description": f"nerfstudio HashEncoding(implementation='torch'), {HASH_LEVELS} levels x {HASH_FEATURES}, "
         f"resolution {HASH_COARSEST}..{size}, 2^{log2_table} rows per level, on (x, y, 0); nerfstudio MLP "
-        f"{HASH_LEVELS * HASH_FEATURES} -> {HASH_DEFAULTS.decoder_width} x {HASH_DEFAULTS.decoder_layers - 1} -> {channels}, ReLU",
+        f"{HASH_LEVELS * HASH_FEATURES} -> {HASH_DEFAULTS.decoder_width} "
+        f"x {HASH_DEFAULTS.decoder_layers - 1} -> {channels}, ReLU",
         "optimizer": f"Adam lr {HASH_LR:g}, betas (0.9, 0.99), eps 1e-15, constant",
     }
     model = CoordinateAdapter(nn.Sequential(encoding, decoder), "xy0")
@@ -220,8 +237,14 @@ def crossings(history: list[tuple[int, float, float]], setup_seconds: float) -> 
     return reached
 
 
-def run_record(seed: int, setup_seconds: float, steps: int, train_seconds: float,
-               history: list[tuple[int, float, float]], cap: float | None) -> dict:
+def run_record(
+    seed: int,
+    setup_seconds: float,
+    steps: int,
+    train_seconds: float,
+    history: list[tuple[int, float, float]],
+    cap: float | None,
+) -> dict:
     """One run's JSON record (seconds are wall-clock, evaluation excluded)."""
     return {
         "seed": seed,
@@ -255,14 +278,22 @@ def run_rbfield(name: str, pixels: np.ndarray, args, seed: int) -> tuple[dict, d
     about = {
         "trainable_params": field.param_counts()["trainable"],
         "description": f"rbfield {name} preset at {parse_budget(args.params):,} trainable parameters",
-        "optimizer": "Adam lr " + ", ".join(f"{k} {v:g}" for k, v in field.learning_rates.items())
+        "optimizer": "Adam lr "
+        + ", ".join(f"{k} {v:g}" for k, v in field.learning_rates.items())
         + f", betas (0.9, 0.99), eps 1e-15, cosine decay over {args.steps} steps",
     }
     return run_record(seed, setup_seconds, result.steps, result.seconds, history, None), about
 
 
-def train_peer(model: nn.Module, optimizer: torch.optim.Optimizer, signal: ImageSignal, eval_every: int,
-               cap_seconds: float, seed: int, checkpoint: Path) -> tuple[int, float, list[tuple[int, float, float]]]:
+def train_peer(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    signal: ImageSignal,
+    eval_every: int,
+    cap_seconds: float,
+    seed: int,
+    checkpoint: Path,
+) -> tuple[int, float, list[tuple[int, float, float]]]:
     """Plain Adam on the pixels' MSE until 40 dB or ``cap_seconds`` of training.
 
     Evaluates every ``eval_every`` steps and once more when the cap ends the
@@ -295,9 +326,17 @@ def train_peer(model: nn.Module, optimizer: torch.optim.Optimizer, signal: Image
             value = signal.evaluate(model)["psnr"]
             history.append((step, seconds, value))
             print(f"    step {step:6d}  {seconds:8.1f} s  {value:6.2f} dB", flush=True)
-            atomic_torch_save(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "generator": generator.get_state(), "step": step, "seconds": seconds,
-                                           "history": history})
+            atomic_torch_save(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "step": step,
+                    "seconds": seconds,
+                    "history": history,
+                },
+            )
     return step, seconds, history
 
 
@@ -362,8 +401,14 @@ def machine_info(threads: int) -> dict:
         memory = f"{kib / 2**20:.0f} GiB"
     except (OSError, StopIteration):
         pass
-    return {"cpu": model, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "memory": memory, "threads": threads, "numba_threads": numba.get_num_threads()}
+    return {
+        "cpu": model,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory": memory,
+        "threads": threads,
+        "numba_threads": numba.get_num_threads(),
+    }
 
 
 def versions() -> dict:
@@ -416,8 +461,10 @@ def verdicts(state: dict) -> list[str]:
         else:
             verdict = "inconclusive (the cap was too short to show the ratio)"
         bound = "" if reached else ">= "
-        lines.append(f"- {fastest[0]} reaches 40 dB {bound}{ratio:.1f}x sooner than {name} "
-                     f"(target >= {needed:g}x): **{verdict}**.")
+        lines.append(
+            f"- {fastest[0]} reaches 40 dB {bound}{ratio:.1f}x sooner than {name} "
+            f"(target >= {needed:g}x): **{verdict}**."
+        )
     return lines
 
 
@@ -448,38 +495,43 @@ def markdown(state: dict) -> str:
     """The report: command, machine, versions, setting, the table, each contender's settings, the checks."""
     s, m, v = state["settings"], state["machine"], state["versions"]
     pixels = min(s["batch"], s["size"] ** 2)
-    details = [f"- **{name}**: {e['description']}; {e['optimizer']}"
-               + (f"; cap {e['runs'][-1]['cap_seconds']} s of training" if e["kind"] == "peer" else "")
-               for name, e in state["contenders"].items() if e["runs"]]
+    details = [
+        f"- **{name}**: {e['description']}; {e['optimizer']}"
+        + (f"; cap {e['runs'][-1]['cap_seconds']} s of training" if e["kind"] == "peer" else "")
+        for name, e in state["contenders"].items()
+        if e["runs"]
+    ]
     loads = [run["load_average_1min"] for e in state["contenders"].values() for run in e["runs"]] or [math.nan]
     threads = "on 2 threads" if m["threads"] == 2 else f"asked on 2 threads, run on {m['threads']}"
-    return "\n".join([
-        "# Time to quality: astronaut photo",
-        "",
-        f"Command: `{state['command']}`",
-        "",
-        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable), {m['memory']}; "
-        f"{m['threads']} torch thread(s), {m['numba_threads']} Numba thread(s). 1-minute load average after "
-        f"each run: {min(loads):.2f} to {max(loads):.2f} (a load above the thread count means other jobs "
-        "shared the CPU).",
-        "",
-        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-        "",
-        f"Setting: scikit-image `astronaut`, {s['size']}x{s['size']} RGB; {pixels:,} pixels per step"
-        f"{' (every pixel)' if pixels == s['size'] ** 2 else ', drawn at random'}; whole-image PSNR every "
-        f"{s['eval_every']} steps with the clock stopped. Time to X dB = setup (build; NeuRBF's RBF placement) "
-        "+ training seconds at the first evaluation >= X dB; median over runs (seeds 0, 1, ...). "
-        f"\"> t\": not reached within t seconds. rbfield runs stop at 40 dB or after {s['steps']} steps.",
-        "",
-        *table_rows(state),
-        "",
-        *details,
-        "",
-        f"Issue 4's check (40 dB, {threads}):",
-        "",
-        *(verdicts(state) or ["- no peer ran yet."]),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Time to quality: astronaut photo",
+            "",
+            f"Command: `{state['command']}`",
+            "",
+            f"Machine: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable), {m['memory']}; "
+            f"{m['threads']} torch thread(s), {m['numba_threads']} Numba thread(s). 1-minute load average after "
+            f"each run: {min(loads):.2f} to {max(loads):.2f} (a load above the thread count means other jobs "
+            "shared the CPU).",
+            "",
+            "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+            "",
+            f"Setting: scikit-image `astronaut`, {s['size']}x{s['size']} RGB; {pixels:,} pixels per step"
+            f"{' (every pixel)' if pixels == s['size'] ** 2 else ', drawn at random'}; whole-image PSNR every "
+            f"{s['eval_every']} steps with the clock stopped. Time to X dB = setup (build; NeuRBF's RBF placement) "
+            "+ training seconds at the first evaluation >= X dB; median over runs (seeds 0, 1, ...). "
+            f'"> t": not reached within t seconds. rbfield runs stop at 40 dB or after {s["steps"]} steps.',
+            "",
+            *table_rows(state),
+            "",
+            *details,
+            "",
+            f"Issue 4's check (40 dB, {threads}):",
+            "",
+            *(verdicts(state) or ["- no peer ran yet."]),
+            "",
+        ]
+    )
 
 
 def load_state(path: Path, settings: dict) -> dict:
@@ -488,8 +540,9 @@ def load_state(path: Path, settings: dict) -> dict:
         return {"settings": settings, "contenders": {}}
     state = json.loads(path.read_text())
     if state["settings"] != settings:
-        sys.exit(f"error: {path} holds runs made with other settings ({state['settings']}); "
-                 "pass another --out or delete it")
+        sys.exit(
+            f"error: {path} holds runs made with other settings ({state['settings']}); pass another --out or delete it"
+        )
     return state
 
 
@@ -508,8 +561,9 @@ def run_contender(state: dict, name: str, kind: str, repeats: int, run, out: str
         entry.update(about)
         entry["runs"].append(record)
         save(state, out)
-        reached = ", ".join(f"{t} dB at {r['seconds']} s" if r else f"{t} dB not reached"
-                            for t, r in record["reached"].items())
+        reached = ", ".join(
+            f"{t} dB at {r['seconds']} s" if r else f"{t} dB not reached" for t, r in record["reached"].items()
+        )
         print(f"{name}: {reached} ({record['steps']} steps, final {record['final_psnr']:.2f} dB)", flush=True)
 
 
@@ -525,8 +579,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="runs per rbfield field")
     parser.add_argument("--peer-repeats", type=int, default=1, help="runs per peer")
-    parser.add_argument("--cap", type=float, default=None,
-                        help="training seconds per peer run (default: target ratio x T x 1.5)")
+    parser.add_argument(
+        "--cap", type=float, default=None, help="training seconds per peer run (default: target ratio x T x 1.5)"
+    )
     parser.add_argument("--out", default="bench/results/time_to_quality", help="writes OUT.md and OUT.json")
     args = parser.parse_args()
     if not 16 <= args.size <= 512:
@@ -539,8 +594,15 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     numba_kernels()  # Numba's thread count follows torch's
 
-    settings = {"photo": "astronaut", "size": args.size, "params": parse_budget(args.params), "batch": args.batch,
-                "steps": args.steps, "eval_every": args.eval_every, "threads": args.threads}
+    settings = {
+        "photo": "astronaut",
+        "size": args.size,
+        "params": parse_budget(args.params),
+        "batch": args.batch,
+        "steps": args.steps,
+        "eval_every": args.eval_every,
+        "threads": args.threads,
+    }
     state = load_state(Path(args.out + ".json"), settings)
     state.update(command=exact_command(), machine=machine_info(args.threads), versions=versions())
     pixels = load_photo(args.size)

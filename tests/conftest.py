@@ -12,7 +12,6 @@ from skimage import data
 from rbfield.signals.image import centre_crop, image_to_float
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def _python_sigint_handler():
     """Ctrl-C as Python normally takes it, for the tests that send SIGINT, even

@@ -32,7 +32,9 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path, error):
 def test_a_full_disk_is_one_clear_error(tmp_path):
     target = tmp_path / "mesh.ply"
     atomic_write_bytes(target, b"previous")
-    with pytest.raises(RbfieldError, match="mesh.ply: No space left on device; the disk is full; the previous file is unchanged"):
+    with pytest.raises(
+        RbfieldError, match="mesh.ply: No space left on device; the disk is full; the previous file is unchanged"
+    ):
         atomic_write_with(target, _half_then(OSError(errno.ENOSPC, "No space left on device")))
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["mesh.ply"]

@@ -8,12 +8,11 @@ import sys
 
 import imageio.v3 as iio
 import pytest
+import torch
 
 from rbfield.cli import main
 from rbfield.metrics import psnr
 from rbfield.signals.image import load_image
-
-import torch
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +31,32 @@ def fitted_run(tmp_path_factory, photo_path):
 
 
 def test_fit_writes_a_complete_run_folder(fitted_run):
-    for name in ("metrics.json", "config.json", "reconstruction.png", "comparison.png", "psnr_curve.png",
-                 "field.safetensors", "field.json", "field_fp16.safetensors", "checkpoint.pt"):
+    for name in (
+        "metrics.json",
+        "config.json",
+        "reconstruction.png",
+        "comparison.png",
+        "psnr_curve.png",
+        "field.safetensors",
+        "field.json",
+        "field_fp16.safetensors",
+        "checkpoint.pt",
+    ):
         assert (fitted_run / name).stat().st_size > 0, name
     metrics = json.loads((fitted_run / "metrics.json").read_text())
-    for key in ("psnr", "ssim", "trainable_params", "total_params", "steps", "seconds", "field", "width", "height",
-                "compact_bytes", "bits_per_pixel"):
+    for key in (
+        "psnr",
+        "ssim",
+        "trainable_params",
+        "total_params",
+        "steps",
+        "seconds",
+        "field",
+        "width",
+        "height",
+        "compact_bytes",
+        "bits_per_pixel",
+    ):
         assert key in metrics, key
     assert metrics["steps"] == 120 and metrics["field"] == "neurbf"
     assert metrics["width"] == 48 and metrics["height"] == 48
@@ -69,8 +88,22 @@ def test_render_then_eval_round_trip(tmp_path, fitted_run, photo_path, capsys):
 
 def test_compare_runs_every_field_at_one_budget(tmp_path, photo_path):
     out = tmp_path / "cmp"
-    code = main(["compare", "image", str(photo_path), "--fields", "neurbf,instant-ngp", "--params", "12k",
-                 "--steps", "20", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "compare",
+            "image",
+            str(photo_path),
+            "--fields",
+            "neurbf,instant-ngp",
+            "--params",
+            "12k",
+            "--steps",
+            "20",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "compare.json").read_text())
     assert [run["field"] for run in summary["runs"]] == ["neurbf", "instant-ngp"]
@@ -110,7 +143,9 @@ def test_bad_input_one_line_no_traceback_nothing_lost(tmp_path, photo_path, caps
 def test_console_script_error_has_no_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "rbfield.cli", "fit", "image", str(tmp_path / "missing.png")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.strip().startswith("error:")
@@ -129,9 +164,22 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photo_path):
     import time
 
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "rbfield.cli", "fit", "image", str(photo_path), "--params", "12k",
-               "--out", str(out), "--quiet"]
-    process = subprocess.Popen(command + ["--steps", "1000000", "--checkpoint-every", "5"], stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "rbfield.cli",
+        "fit",
+        "image",
+        str(photo_path),
+        "--params",
+        "12k",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    process = subprocess.Popen(
+        command + ["--steps", "1000000", "--checkpoint-every", "5"], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -142,6 +190,8 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photo_path):
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["step"] > 0
     # Resuming with a smaller step target finishes at once and writes the results.
-    resumed = subprocess.run(command + ["--steps", str(state["step"]), "--resume"], capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        command + ["--steps", str(state["step"]), "--resume"], capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "metrics.json").read_text())["steps"] == state["step"]

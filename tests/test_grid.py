@@ -5,11 +5,17 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
 import torch
 
-from rbfield.encodings.grid import HASH_PRIMES, _compiled_kernels_for, MultiresGrid, grid_layout, grid_lookup, grid_lookup_reference
-
-import pytest
+from rbfield.encodings.grid import (
+    HASH_PRIMES,
+    MultiresGrid,
+    _compiled_kernels_for,
+    grid_layout,
+    grid_lookup,
+    grid_lookup_reference,
+)
 
 IMPLEMENTATIONS = pytest.mark.parametrize("lookup", [grid_lookup, grid_lookup_reference], ids=["fast", "reference"])
 
@@ -55,7 +61,9 @@ def _table_args(grid):
 @IMPLEMENTATIONS
 def test_interpolation_matches_direct_definition_2d_and_3d(lookup):
     for dim in (2, 3):
-        grid = MultiresGrid(dim, n_levels=5, n_features=2, log2_table_size=9, base_resolution=3, finest_resolution=40, init_scale=1.0)
+        grid = MultiresGrid(
+            dim, n_levels=5, n_features=2, log2_table_size=9, base_resolution=3, finest_resolution=40, init_scale=1.0
+        )
         assert any(grid.layout.hashed) and not all(grid.layout.hashed)
         points = torch.rand(40, dim) * 1.2 - 0.1  # includes points outside [0, 1]
         points[0] = 0.0
@@ -77,8 +85,9 @@ def test_hash_indexing_semantics_at_vertices():
 
 
 def test_hash_modulo_for_a_table_that_is_not_a_power_of_two():
-    grid = MultiresGrid(3, n_levels=1, n_features=1, log2_table_size=0, base_resolution=10, finest_resolution=10,
-                        table_size=100)
+    grid = MultiresGrid(
+        3, n_levels=1, n_features=1, log2_table_size=0, base_resolution=10, finest_resolution=10, table_size=100
+    )
     assert grid.layout.hashed == (True,) and grid.layout.table_sizes == (100,)
     with torch.no_grad():
         grid.table.copy_(torch.arange(100, dtype=torch.float32)[:, None])
@@ -102,18 +111,20 @@ def test_dense_grid_reproduces_a_linear_function_exactly():
 
 @IMPLEMENTATIONS
 def test_gradients_match_finite_differences_in_double(lookup):
-    grid = MultiresGrid(3, n_levels=3, n_features=2, log2_table_size=6, base_resolution=2, finest_resolution=9, init_scale=1.0).double()
+    grid = MultiresGrid(
+        3, n_levels=3, n_features=2, log2_table_size=6, base_resolution=2, finest_resolution=9, init_scale=1.0
+    ).double()
     points = (torch.rand(12, 3, dtype=torch.float64) * 0.9 + 0.05).requires_grad_()
 
     table = grid.table.detach().clone().requires_grad_()
-    assert torch.autograd.gradcheck(
-        lambda x, t: lookup(x, t, *_table_args(grid)), (points, table), eps=1e-6, atol=1e-5
-    )
+    assert torch.autograd.gradcheck(lambda x, t: lookup(x, t, *_table_args(grid)), (points, table), eps=1e-6, atol=1e-5)
 
 
 def test_fast_and_reference_agree_on_values_and_gradients_at_edges():
     # Tiny tables force hash collisions; points on cell borders, bounds and outside.
-    grid = MultiresGrid(2, n_levels=6, n_features=3, log2_table_size=5, base_resolution=2, finest_resolution=64, init_scale=1.0)
+    grid = MultiresGrid(
+        2, n_levels=6, n_features=3, log2_table_size=5, base_resolution=2, finest_resolution=64, init_scale=1.0
+    )
     border = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.5, 0.25], [0.125, 1.0], [-0.3, 1.7], [1.0, 0.0]])
     points = torch.cat([border, torch.rand(300, 2)])
     upstream = torch.randn(points.shape[0], 18)
@@ -135,11 +146,20 @@ def test_fast_and_reference_agree_on_values_and_gradients_at_edges():
 def test_compiled_kernels_agree_with_the_reference_on_values_and_table_gradients(dim, dtype, n_features):
     # Points without gradients take the fused Numba kernels. Tiny tables force
     # hash collisions; points sit on cell borders, on the bounds and outside.
-    grid = MultiresGrid(dim, n_levels=6, n_features=n_features, log2_table_size=5, base_resolution=2, finest_resolution=64,
-                        init_scale=1.0).to(dtype)
+    grid = MultiresGrid(
+        dim,
+        n_levels=6,
+        n_features=n_features,
+        log2_table_size=5,
+        base_resolution=2,
+        finest_resolution=64,
+        init_scale=1.0,
+    ).to(dtype)
     assert any(grid.layout.hashed) and not all(grid.layout.hashed)
     assert _compiled_kernels_for(torch.zeros(1, dim, dtype=dtype), grid.table) is not None
-    corners = torch.tensor([[0.0] * dim, [1.0] * dim, [0.5] * dim, [0.125] * dim, [-0.3] * dim, [1.7] * dim], dtype=dtype)
+    corners = torch.tensor(
+        [[0.0] * dim, [1.0] * dim, [0.5] * dim, [0.125] * dim, [-0.3] * dim, [1.7] * dim], dtype=dtype
+    )
     points = torch.cat([corners, torch.rand(500, dim, dtype=dtype)])
     upstream = torch.randn(points.shape[0], 6 * n_features, dtype=dtype)
     results = []
@@ -182,7 +202,8 @@ def test_fast_path_keeps_the_callers_thread_count():
         "print(torch.get_num_threads(), numba.get_num_threads())\n"
     )
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "RBFIELD_DISABLE_FAST": "0"}
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]

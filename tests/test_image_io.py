@@ -20,7 +20,7 @@ def test_png_jpeg_tiff_8_and_16_bit(tmp_path, photo):
     iio.imwrite(tmp_path / "rgb.png", photo)
     np.testing.assert_array_equal(load_image(tmp_path / "rgb.png"), photo.astype(np.float32) / 255)
 
-    grey16 = (photo[:, :, 0].astype(np.uint16) * 257)
+    grey16 = photo[:, :, 0].astype(np.uint16) * 257
     iio.imwrite(tmp_path / "grey16.png", grey16)
     loaded = load_image(tmp_path / "grey16.png")
     assert loaded.shape == (40, 50, 1)

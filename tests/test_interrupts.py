@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from rbfield.tasks.common import InterruptReported, is_interrupt, reporting_interrupts
 from rbfield.interrupts import DeferredInterrupts, interrupts_held
 from rbfield.ops import tree_query
+from rbfield.tasks.common import InterruptReported, is_interrupt, reporting_interrupts
 
 
 def _signal_self(signum: int, after: float) -> threading.Timer:
@@ -109,4 +109,3 @@ def test_other_errors_pass_through_without_a_report():
         with reporting_interrupts(lambda: reports.append("kept")):
             raise SystemError("a real bug")
     assert reports == []
-

@@ -68,8 +68,10 @@ def test_skipped_when_the_package_is_missing_even_with_weights(offline, monkeypa
 def test_computed_from_the_cached_backbone(offline, fake_package):
     offline.mkdir(parents=True)
     weight = torch.randn(4, 3, 3, 3)
-    torch.save({"features.0.weight": weight, "features.0.bias": torch.randn(4), "classifier.1.weight": torch.randn(2, 2)},
-               backbone_path())
+    torch.save(
+        {"features.0.weight": weight, "features.0.bias": torch.randn(4), "classifier.1.weight": torch.randn(2, 2)},
+        backbone_path(),
+    )
     distance = load_lpips()
     model = FakeLpips.last
     assert model.kwargs["pnet_rand"] is True and model.kwargs["net"] == "alex"  # nothing for lpips to download

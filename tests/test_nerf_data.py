@@ -16,10 +16,11 @@ from scipy.spatial import cKDTree
 from rbfield.errors import RbfieldError
 from rbfield.scenes.dataset import read_split
 from rbfield.scenes.rays import camera_rays, image_rays, ray_box
+from shared_data import SHARED_DATA, requires
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 SCENE = DATA / "nerf" / "bunny_coffee"
-pytestmark = pytest.mark.skipif(not SCENE.exists(), reason="../shared/data/nerf/bunny_coffee is not present")
+pytestmark = requires("nerf", "bunny_coffee")
 
 
 def read_off(path: Path) -> np.ndarray:
@@ -98,7 +99,9 @@ def test_projected_scan_lands_on_alpha(test_views, bunny_vertices):
 def test_camera_rays_and_box():
     pose = torch.eye(4)
     pose[2, 3] = 4.0
-    origins, directions = camera_rays(pose[None], torch.tensor([[100.0, 100.0, 50.0, 50.0]]), torch.tensor([50.0]), torch.tensor([50.0]))
+    origins, directions = camera_rays(
+        pose[None], torch.tensor([[100.0, 100.0, 50.0, 50.0]]), torch.tensor([50.0]), torch.tensor([50.0])
+    )
     assert torch.allclose(directions, torch.tensor([[0.0, 0.0, -1.0]]))
     near, far = ray_box(origins, directions, -torch.ones(3), torch.ones(3))
     assert torch.allclose(near, torch.tensor([3.0])) and torch.allclose(far, torch.tensor([5.0]))
@@ -171,7 +174,9 @@ def test_reads_nerfstudio_transforms(tmp_path):
     focal = 0.5 * 200 / math.tan(0.5 * meta["camera_angle_x"])
     frames = [{"file_path": f["file_path"] + ".png", "transform_matrix": f["transform_matrix"]} for f in meta["frames"]]
     frames[2]["fl_x"] = 2 * focal  # per-frame intrinsics override the shared ones
-    (folder / "transforms.json").write_text(json.dumps({"fl_x": focal, "fl_y": focal, "cx": 100, "cy": 100, "w": 200, "h": 200, "frames": frames}))
+    (folder / "transforms.json").write_text(
+        json.dumps({"fl_x": focal, "fl_y": focal, "cx": 100, "cy": 100, "w": 200, "h": 200, "frames": frames})
+    )
     (folder / "transforms_train.json").unlink()
     train, test = read_split(folder, "train"), read_split(folder, "test")
     assert (train.count, test.count) == (7, 2)

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from rbfield.cli import main
-from rbfield.io import load_field
 from rbfield.fields import build_field
+from rbfield.io import load_field
 from rbfield.signals.radiance import scene_spec
+from shared_data import SHARED_DATA, requires
 
-SCENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nerf" / "bunny_coffee"
-pytestmark = pytest.mark.skipif(not SCENE.exists(), reason="../shared/data/nerf/bunny_coffee is not present")
+SCENE = SHARED_DATA / "nerf" / "bunny_coffee"
+pytestmark = requires("nerf", "bunny_coffee")
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,28 @@ def fitted(tmp_path_factory):
     """tensorf, 150k params, 200 steps of 1024 rays on 50x50 images (downscale 4)."""
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("nerf") / "run"
-    code = main(["fit", "nerf", str(SCENE), "--field", "tensorf", "--params", "150k", "--steps", "200",
-                 "--batch", "1024", "--downscale", "4", "--eval-every", "150", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "fit",
+            "nerf",
+            str(SCENE),
+            "--field",
+            "tensorf",
+            "--params",
+            "150k",
+            "--steps",
+            "200",
+            "--batch",
+            "1024",
+            "--downscale",
+            "4",
+            "--eval-every",
+            "150",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return out
 

@@ -9,7 +9,13 @@ import torch
 from rbfield.scenes.occupancy import OccupancyGrid
 from rbfield.scenes.rays import ray_box
 from rbfield.scenes.render import (
-    accumulate, composite, exclusive_segment_sum, march, march_occupancy, render_rays, render_weights,
+    accumulate,
+    composite,
+    exclusive_segment_sum,
+    march,
+    march_occupancy,
+    render_rays,
+    render_weights,
 )
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rbfield.encodings import AdaptiveRBF
-from rbfield.encodings import neighbours
+from rbfield.encodings import AdaptiveRBF, neighbours
 from rbfield.encodings.neighbours import NeighbourIndex, brute_force_neighbours
 from rbfield.encodings.rbf import kernel_values
 from rbfield.encodings.rbf_init import cluster_covariances, weighted_kmeans
@@ -32,12 +31,17 @@ def test_candidate_grid_neighbours_match_brute_force(fast_paths_on, monkeypatch,
     monkeypatch.setattr(neighbours, "GRID_MAX_CANDIDATES", 16)
     generator = torch.Generator().manual_seed(dim)
     # A dense cluster (as adaptive placement makes near detail) and a sparse far field.
-    centres = torch.cat([0.5 + 0.03 * torch.randn(400, dim, generator=generator), torch.rand(40, dim, generator=generator)])
-    points = torch.cat([
-        torch.rand(6000, dim, generator=generator) * 1.4 - 0.2,  # some outside the gridded box
-        centres[:50],  # on centres
-        torch.zeros(1, dim), torch.ones(1, dim),  # the box's corners
-    ])
+    centres = torch.cat(
+        [0.5 + 0.03 * torch.randn(400, dim, generator=generator), torch.rand(40, dim, generator=generator)]
+    )
+    points = torch.cat(
+        [
+            torch.rand(6000, dim, generator=generator) * 1.4 - 0.2,  # some outside the gridded box
+            centres[:50],  # on centres
+            torch.zeros(1, dim),
+            torch.ones(1, dim),  # the box's corners
+        ]
+    )
     index = NeighbourIndex(centres, grid_after_points=0)
     for k in (1, 8):
         fast = index.query(points, k)
@@ -58,7 +62,9 @@ def test_candidate_grid_relists_long_voxels(fast_paths_on, monkeypatch):
     monkeypatch.setattr(neighbours, "GRID_MAX_CANDIDATES", 10_000)
     generator = torch.Generator().manual_seed(5)
     centres = torch.cat([0.5 + 0.02 * torch.randn(600, 3, generator=generator), torch.rand(60, 3, generator=generator)])
-    points = torch.cat([0.5 + 0.05 * torch.randn(4000, 3, generator=generator), torch.rand(2000, 3, generator=generator)])
+    points = torch.cat(
+        [0.5 + 0.05 * torch.randn(4000, 3, generator=generator), torch.rand(2000, 3, generator=generator)]
+    )
     index = NeighbourIndex(centres, grid_after_points=0)
     fast = index.query(points, 4)
     grid = index.candidate_grid(4)
@@ -164,7 +170,9 @@ def test_missing_numba_warns_once_and_falls_back(monkeypatch):
     index, values, weights, frequencies, phase = _compose_inputs()
     torch.testing.assert_close(
         compose_fixed_angles(index, *angle_tables(values, frequencies), weights, phase),
-        compose_reference(index, values, weights, frequencies, phase), atol=1e-5, rtol=1e-5,
+        compose_reference(index, values, weights, frequencies, phase),
+        atol=1e-5,
+        rtol=1e-5,
     )
 
 
@@ -178,9 +186,11 @@ def test_fast_compose_gradcheck_double():
 
 
 def test_rbf_encoding_gradcheck_double_including_coordinates():
-    # normalize=False: the normalised kernel detaches its denominator on purpose
+    # normalize=False: the normalized kernel detaches its denominator on purpose
     # (as NeuRBF does), so its x-gradient is not the finite difference.
-    rbf = AdaptiveRBF(2, n_kernels=16, n_channels=3, frequency_range=(0.5, 4.0), normalize=False, init_scale=1.0).double()
+    rbf = AdaptiveRBF(
+        2, n_kernels=16, n_channels=3, frequency_range=(0.5, 4.0), normalize=False, init_scale=1.0
+    ).double()
     x = (torch.rand(10, 2, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
     assert torch.autograd.gradcheck(rbf, (x,), eps=1e-6, atol=1e-5)
 

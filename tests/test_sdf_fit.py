@@ -14,18 +14,31 @@ import trimesh
 
 from rbfield.cli import main
 from rbfield.errors import RbfieldError
-from rbfield.geometry.shapes_io import load_shape
 from rbfield.geometry.shape_metrics import sample_surface
-from rbfield.tasks.sdf import export_mesh, load_normalised, load_sdf_field
+from rbfield.geometry.shapes_io import load_shape
 from rbfield.signals.sdf import DIFFERENCE_STEP, difference_gradients, difference_probes, winding_sdf
+from rbfield.tasks.sdf import export_mesh, load_normalized, load_sdf_field
+from shared_data import requires, shared_path
 
-MESHES = "../shared/data/meshes"
+pytestmark = requires("meshes")
 # 200k metric samples, not the default 1M: a rough 500-step fit lies far from the scan, and
 # nearest-neighbour queries from far away cost ~25 s at 1M samples (~1 s at 200k).
 SAMPLES = ["--metric-samples", "200000"]
-FIT = ["--params", "60k", "--steps", "500", "--batch", "4096", "--res", "64", "--quiet", "--eval-every", "1000",
-       *SAMPLES]
-SHAPE = f"{MESHES}/elephant.off"
+FIT = [
+    "--params",
+    "60k",
+    "--steps",
+    "500",
+    "--batch",
+    "4096",
+    "--res",
+    "64",
+    "--quiet",
+    "--eval-every",
+    "1000",
+    *SAMPLES,
+]
+SHAPE = shared_path("meshes", "elephant.off")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +51,20 @@ def elephant_run(tmp_path_factory):
 
 def test_fit_writes_a_complete_run(elephant_run):
     metrics = json.loads((elephant_run / "metrics.json").read_text())
-    for key in ("iou", "chamfer_l1", "chamfer_l2", "nae_deg", "fscore", "normal_consistency",
-                "trainable_params", "total_params", "steps", "seconds", "gradient_step", "metric_settings"):
+    for key in (
+        "iou",
+        "chamfer_l1",
+        "chamfer_l2",
+        "nae_deg",
+        "fscore",
+        "normal_consistency",
+        "trainable_params",
+        "total_params",
+        "steps",
+        "seconds",
+        "gradient_step",
+        "metric_settings",
+    ):
         assert key in metrics
     assert metrics["metric_samples"] == 200_000
     assert metrics["gradient_step"] == 0.0  # a mesh's default: exact gradients
@@ -65,7 +90,7 @@ def test_central_differences_agree_with_autograd_on_the_fitted_field(elephant_ru
     """The gradient terms' central differences give the fitted neurbf field's
     gradient at points on the scan."""
     field, _ = load_sdf_field(elephant_run)
-    scan, _ = load_normalised(SHAPE)
+    scan, _ = load_normalized(SHAPE)
     points = torch.tensor(sample_surface(scan.vertices, scan.faces, 512, seed=0)[0], dtype=torch.float32)
     points.requires_grad_(True)
     (exact,) = torch.autograd.grad(field(points).sum(), points)
@@ -121,24 +146,62 @@ def test_export_refuses_bad_requests(elephant_run, tmp_path):
 
 def test_point_cloud_fit(tmp_path):
     out = tmp_path / "sphere"
-    args = ["fit", "sdf", f"{MESHES}/sphere_20k_normal.xyz", "--field", "neurbf", "--out", str(out),
-            "--params", "60k", "--steps", "300", "--batch", "2048", "--res", "64", "--quiet", "--eval-every", "1000",
-            *SAMPLES]
+    args = [
+        "fit",
+        "sdf",
+        shared_path("meshes", "sphere_20k_normal.xyz"),
+        "--field",
+        "neurbf",
+        "--out",
+        str(out),
+        "--params",
+        "60k",
+        "--steps",
+        "300",
+        "--batch",
+        "2048",
+        "--res",
+        "64",
+        "--quiet",
+        "--eval-every",
+        "1000",
+        *SAMPLES,
+    ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iou"] is None and metrics["kind"] == "point cloud"
     assert metrics["gradient_step"] == DIFFERENCE_STEP  # a point cloud's default: central differences
     # Measured 0.011 after 300 steps at 60k (0.017 before the gradient terms): point-cloud
-    # fits converge slowly (see bench/results/sdf.md); a wrong normalisation or sign
+    # fits converge slowly (see bench/results/sdf.md); a wrong normalization or sign
     # convention gives > 0.05.
     assert metrics["chamfer_l1"] < 0.025
 
 
 def test_compare_writes_a_table(tmp_path, capsys):
     out = tmp_path / "compare"
-    args = ["compare", "sdf", SHAPE, "--fields", "triplane,instant-ngp", "--out", str(out), "--params", "30k",
-            "--steps", "20", "--batch", "2048", "--res", "32", "--quiet", "--eval-every", "1000", *SAMPLES,
-            "--gradient-step", "0.001"]
+    args = [
+        "compare",
+        "sdf",
+        SHAPE,
+        "--fields",
+        "triplane,instant-ngp",
+        "--out",
+        str(out),
+        "--params",
+        "30k",
+        "--steps",
+        "20",
+        "--batch",
+        "2048",
+        "--res",
+        "32",
+        "--quiet",
+        "--eval-every",
+        "1000",
+        *SAMPLES,
+        "--gradient-step",
+        "0.001",
+    ]
     assert main(args) == 0
     table = (out / "compare.md").read_text()
     assert "| triplane |" in table and "| instant-ngp |" in table

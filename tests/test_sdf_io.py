@@ -1,4 +1,4 @@
-"""Reading shapes in every format, normalising them, and refusing bad input."""
+"""Reading shapes in every format, normalizing them, and refusing bad input."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ from rbfield.errors import RbfieldError
 from rbfield.geometry.edge_defects import EdgeDefects, edge_defects
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
 from rbfield.geometry.shapes_io import (
-    FILL, Mesh, Normalization, PointCloud, ShapeWarning, load_shape, save_mesh,
+    FILL,
+    Mesh,
+    Normalization,
+    PointCloud,
+    ShapeWarning,
+    load_shape,
+    save_mesh,
 )
-
-MESHES = "../shared/data/meshes"
+from shared_data import shared_file
 
 
 @pytest.fixture(scope="module")
 def fandisk() -> Mesh:
-    return load_shape(f"{MESHES}/fandisk.off")
+    return load_shape(shared_file("meshes", "fandisk.off"))
 
 
 @pytest.mark.parametrize("extension", ["obj", "ply", "stl", "glb"])
@@ -36,7 +41,7 @@ def test_mesh_formats_round_trip(fandisk, tmp_path, extension):
 
 
 def test_point_cloud_formats(tmp_path):
-    cloud = load_shape(f"{MESHES}/kitten.xyz")
+    cloud = load_shape(shared_file("meshes", "kitten.xyz"))
     assert isinstance(cloud, PointCloud) and cloud.points.shape == (5210, 3)
     np.testing.assert_allclose(np.linalg.norm(cloud.normals, axis=1), 1.0, atol=1e-6)
     pwn = tmp_path / "kitten.pwn"
@@ -51,7 +56,7 @@ def test_point_cloud_formats(tmp_path):
     assert np.median(agreement) > 0.9
 
 
-def test_normalisation_round_trip(fandisk):
+def test_normalization_round_trip(fandisk):
     normalization = Normalization.fit(fandisk.vertices)
     inside = normalization.forward(fandisk.vertices)
     extent = inside.max(0) - inside.min(0)
@@ -105,7 +110,7 @@ def test_edge_defects_of_a_tetrahedron():
 def test_clean_scan_loads_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShapeWarning)
-        load_shape(f"{MESHES}/fandisk.off")
+        load_shape(shared_file("meshes", "fandisk.off"))
 
 
 @pytest.mark.parametrize("holes", [0, 10])

@@ -11,11 +11,10 @@ import pytest
 import torch
 
 from rbfield.geometry.shapes_io import Mesh, ShapeWarning
-from rbfield.tasks.sdf import load_normalised
 from rbfield.signals.sdf import (
-    GRADIENT_POINTS,
     DIFFERENCE_STEP,
     EIKONAL_WEIGHT,
+    GRADIENT_POINTS,
     MESH_NORMAL_WEIGHT,
     SPURIOUS_DISTANCE,
     SPURIOUS_SHARPNESS,
@@ -29,6 +28,8 @@ from rbfield.signals.sdf import (
     mape,
     winding_sdf,
 )
+from rbfield.tasks.sdf import load_normalized
+from shared_data import shared_file
 
 CENTRE, RADIUS = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64), 0.3
 
@@ -102,14 +103,18 @@ def test_mesh_batches_carry_outward_face_normals(winding):
     """On two copies of the bunny scan, each oriented point's normal points out: the
     mesh's own signed distance is positive a little along it and negative a little
     against it, also when the whole mesh, or one of its pieces, is wound inside out."""
-    bunny, _ = load_normalised("../shared/data/meshes/bunny00.off")
+    bunny, _ = load_normalized(shared_file("meshes", "bunny00.off"))
     # Two half-size bunnies side by side: two pieces.
     small = 0.5 * bunny.vertices
-    scan = Mesh(np.concatenate([small, small + [0.5, 0.0, 0.0]]),
-                np.concatenate([bunny.faces, bunny.faces + len(small)]))
+    scan = Mesh(
+        np.concatenate([small, small + [0.5, 0.0, 0.0]]), np.concatenate([bunny.faces, bunny.faces + len(small)])
+    )
     second_piece = np.arange(len(scan.faces)) >= len(bunny.faces)
-    reversed_faces = {"as given": np.zeros_like(second_piece), "every face reversed": np.ones_like(second_piece),
-                      "one piece reversed": second_piece}[winding]
+    reversed_faces = {
+        "as given": np.zeros_like(second_piece),
+        "every face reversed": np.ones_like(second_piece),
+        "one piece reversed": second_piece,
+    }[winding]
     mesh = Mesh(scan.vertices, np.where(reversed_faces[:, None], scan.faces[:, ::-1], scan.faces))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -119,8 +124,10 @@ def test_mesh_batches_carry_outward_face_normals(winding):
         assert messages == []
     else:
         share = "100.0%" if winding == "every face reversed" else "50.0%"
-        assert messages == [f"mesh: {share} of the mesh's area is wound inside out; the fit turns it outward "
-                            "for its normal term (metrics compare with the faces as given)"]
+        assert messages == [
+            f"mesh: {share} of the mesh's area is wound inside out; the fit turns it outward "
+            "for its normal term (metrics compare with the faces as given)"
+        ]
     inputs, targets = signal.batch(0, torch.Generator().manual_seed(0))
     assert inputs.points.shape == (256, 3) and targets.shape == (256, 1)
     assert inputs.oriented_points.shape == inputs.oriented_normals.shape == (GRADIENT_POINTS, 3)
@@ -138,8 +145,9 @@ def test_mesh_loss_adds_the_normal_term_to_mape(gradient_step):
     points, normals = _sphere_points(64, RADIUS)
     signal = MeshSDF.__new__(MeshSDF)
     signal.gradient_step = gradient_step
-    loss = MeshSDF.training_loss(signal, ScaledSphere(1.0),
-                                 OrientedBatch(points, points, -normals), torch.zeros(64, 1, dtype=torch.float64))
+    loss = MeshSDF.training_loss(
+        signal, ScaledSphere(1.0), OrientedBatch(points, points, -normals), torch.zeros(64, 1, dtype=torch.float64)
+    )
     assert math.isclose(loss.item(), 2.0 * MESH_NORMAL_WEIGHT, abs_tol=1e-9)
 
 
@@ -149,8 +157,12 @@ def test_point_cloud_loss_is_the_same_by_central_differences_and_by_autograd():
     taking the gradient agree, and the eikonal term is the exact (1.5 - 1)^2."""
     surface, normals = _sphere_points(GRADIENT_POINTS, RADIUS)
     off, _ = _sphere_points(GRADIENT_POINTS, RADIUS + 0.05)
-    targets = torch.cat([torch.zeros(GRADIENT_POINTS, 1, dtype=torch.float64),
-                         torch.full((GRADIENT_POINTS, 1), 0.05, dtype=torch.float64)])
+    targets = torch.cat(
+        [
+            torch.zeros(GRADIENT_POINTS, 1, dtype=torch.float64),
+            torch.full((GRADIENT_POINTS, 1), 0.05, dtype=torch.float64),
+        ]
+    )
     batch = OrientedBatch(torch.cat([surface, off]), surface, normals)
     losses = {}
     for step in (DIFFERENCE_STEP, 0.0):
@@ -159,7 +171,6 @@ def test_point_cloud_loss_is_the_same_by_central_differences_and_by_autograd():
         losses[step] = PointCloudSDF.training_loss(signal, ScaledSphere(1.5), batch, targets).item()
     # MAPE: 0 on the surface half, |1.5 * 0.05 - 0.05| / 0.06 on the off half; normal term 0;
     # eikonal 0.25 everywhere; spurious exp(-100 * 0.075) at the off points (all >= 0.02 away).
-    expected = (0.5 * 0.025 / 0.06 + EIKONAL_WEIGHT * 0.25
-                + SPURIOUS_WEIGHT * math.exp(-SPURIOUS_SHARPNESS * 0.075))
+    expected = 0.5 * 0.025 / 0.06 + EIKONAL_WEIGHT * 0.25 + SPURIOUS_WEIGHT * math.exp(-SPURIOUS_SHARPNESS * 0.075)
     assert math.isclose(losses[0.0], expected, rel_tol=1e-9)
     assert math.isclose(losses[DIFFERENCE_STEP], expected, rel_tol=1e-6)

@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou, surface_metrics
-from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.geometry.shapes_io import Mesh
-from rbfield.tasks.sdf import SURFACE_SAMPLES, load_normalised
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.signals.sdf import iou_point_weights, iou_points, winding_sdf
-
-MESHES = "../shared/data/meshes"
+from rbfield.tasks.sdf import SURFACE_SAMPLES, load_normalized
+from shared_data import shared_file
 
 
 @pytest.fixture(scope="module")
 def bunny() -> Mesh:
-    mesh, _ = load_normalised(f"{MESHES}/bunny00.off")
+    mesh, _ = load_normalized(shared_file("meshes", "bunny00.off"))
     return mesh
 
 
@@ -85,14 +84,16 @@ def test_sign_iou_known_values():
     # Outsides (sdf >= 0, zero included): {2, 3} against {1, 3}.
     b = np.array([-1.0, 0.0, -1.0, 1.0])
     assert sign_iou(a, b, inside=False) == pytest.approx(1 / 3)
-    assert sign_iou(np.array([-1.0, 0.0, 2.0, 3.0]), np.array([-2.0, -1.0, 1.0, 1.0]), inside=False) == pytest.approx(2 / 3)
+    assert sign_iou(np.array([-1.0, 0.0, 2.0, 3.0]), np.array([-2.0, -1.0, 1.0, 1.0]), inside=False) == pytest.approx(
+        2 / 3
+    )
     # Weighted: inside both {0} (weight 1), inside either {0, 1, 2} (1 + 2 + 3).
     assert sign_iou(a, np.array([-1.0, 1.0, -1.0, 1.0]), np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(1 / 6)
 
 
 def test_volume_weights_measure_a_scans_volume():
     # fandisk is closed: its volume by the divergence theorem is exact.
-    mesh, _ = load_normalised(f"{MESHES}/fandisk.off")
+    mesh, _ = load_normalized(shared_file("meshes", "fandisk.off"))
     v, f = mesh.vertices, mesh.faces
     volume = np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])).sum() / 6
     surface, _ = sample_surface(v, f, 200_000, seed=0)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from rbfield import ImageSignal, TrainConfig, TrainingDiverged, build_field, fit
-from rbfield.errors import RbfieldError
 from rbfield.decoders.chunked_mlp import chunk_rows, plain_mlp
 from rbfield.decoders.mlp import MLP
+from rbfield.errors import RbfieldError
 from rbfield.train import cosine_factor
 
 
@@ -156,7 +156,7 @@ def test_chunked_mlp_matches_the_plain_layers_in_values_and_gradients(n_points, 
     # 9000 rows span several chunks plus a partial one; 0 is an empty batch.
     torch.manual_seed(0)
     mlp = MLP(32, 3, width=64, n_layers=3, first_layer_frequencies=first_layer_frequencies).double()
-    weights, biases = [l.weight for l in mlp.layers], [l.bias for l in mlp.layers]
+    weights, biases = [layer.weight for layer in mlp.layers], [layer.bias for layer in mlp.layers]
     assert chunk_rows(64, 8) < 9000
     features = torch.randn(n_points, 32, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(n_points, 3, dtype=torch.float64)

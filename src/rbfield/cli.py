@@ -35,7 +35,9 @@ VERBS = {
 def build_parser() -> argparse.ArgumentParser:
     from rbfield import __version__
 
-    parser = argparse.ArgumentParser(prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU.")
+    parser = argparse.ArgumentParser(
+        prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU."
+    )
     parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     verbs = {

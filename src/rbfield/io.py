@@ -168,7 +168,9 @@ def load_field(path: str | os.PathLike, device: str | torch.device = "cpu", task
         with safe_open(str(path), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError) as error:
-        raise RbfieldError(f"{path}: unreadable weights ({type(error).__name__}); pass the field.safetensors of a run") from None
+        raise RbfieldError(
+            f"{path}: unreadable weights ({type(error).__name__}); pass the field.safetensors of a run"
+        ) from None
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
     try:
         field.load_state_dict(state)

@@ -16,8 +16,8 @@ skipped, with :func:`skipped_message` saying what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -77,8 +77,10 @@ def load_lpips() -> Callable[[torch.Tensor, torch.Tensor], float] | None:
     try:
         load_backbone(model.net, torch.load(path, map_location="cpu", weights_only=True))
     except Exception as error:  # unreadable file, missing keys, wrong shapes: one clear message
-        raise RbfieldError(f"{path}: not usable as LPIPS's AlexNet weights ({type(error).__name__}: {error}); "
-                           "replace it, or remove it to skip LPIPS") from None
+        raise RbfieldError(
+            f"{path}: not usable as LPIPS's AlexNet weights ({type(error).__name__}: {error}); "
+            "replace it, or remove it to skip LPIPS"
+        ) from None
 
     @torch.no_grad()
     def distance(image: torch.Tensor, target: torch.Tensor) -> float:

@@ -70,9 +70,7 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, band_rows: int = 256) -
         var_a = _blur(a * a, window) - mu_a**2
         var_b = _blur(b * b, window) - mu_b**2
         cov = _blur(a * b, window) - mu_a * mu_b
-        ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
-            (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-        )
+        ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
         total += ssim_map.sum().item()
         count += ssim_map.numel()
     return total / count

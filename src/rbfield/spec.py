@@ -15,7 +15,7 @@ class SignalSpec:
         out_dim: values per point (3 for RGB, 1 for a distance).
         resolution: samples per axis, in coordinate order (an image: (width, height)).
         context: JSON-ready facts the field keeps in its config so that it can be
-            used without the data: an SDF's normalisation (input units <-> [0, 1]^3),
+            used without the data: an SDF's normalization (input units <-> [0, 1]^3),
             a scene's box, occupancy resolution and camera.
     """
 
@@ -30,5 +30,10 @@ class SignalSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> SignalSpec:
-        return cls(data["task"], int(data["in_dim"]), int(data["out_dim"]), tuple(data["resolution"]),
-                   dict(data.get("context", {})))
+        return cls(
+            data["task"],
+            int(data["in_dim"]),
+            int(data["out_dim"]),
+            tuple(data["resolution"]),
+            dict(data.get("context", {})),
+        )

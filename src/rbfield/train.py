@@ -117,7 +117,9 @@ def _make_optimizer(field: TrainableField, config: TrainConfig) -> torch.optim.A
     return make_adam(groups, config)
 
 
-def _save_checkpoint(path: Path, field: TrainableField, optimizer, step: int, seconds: float, history: list, config: TrainConfig):
+def _save_checkpoint(
+    path: Path, field: TrainableField, optimizer, step: int, seconds: float, history: list, config: TrainConfig
+):
     atomic_torch_save(
         path,
         {
@@ -161,7 +163,9 @@ def _start_or_resume(field: TrainableField, config: TrainConfig, checkpoint_path
     return optimizer, state["step"], state["seconds"], state["history"]
 
 
-def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False) -> FitResult:
+def fit(
+    field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
+) -> FitResult:
     """Train ``field`` on ``signal``.
 
     Args:
@@ -187,6 +191,17 @@ def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str
     touched grid rows sink into the denormal range, where the CPU's arithmetic
     on them is many times slower (Adam's sqrt and division were 10 % of an
     instant-ngp image step here); values below ~1e-38 become 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from rbfield import ImageSignal, TrainConfig, build_field
+        >>> gradient = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16, 1)
+        >>> signal = ImageSignal(gradient, name="gradient")
+        >>> field = build_field("neurbf", signal.spec(), "10k")
+        >>> field.initialize(signal)
+        >>> result = fit(field, signal, TrainConfig(steps=20, eval_every=10, progress=False))
+        >>> [entry["step"] for entry in result.history]
+        [10, 20]
     """
     torch.set_flush_denormal(True)
     checkpoint_path = Path(run_dir) / CHECKPOINT_FILE if run_dir is not None else None
@@ -206,7 +221,9 @@ def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str
         field.train()
         history.append({"step": step, "seconds": round(seconds, 3), **metrics})
 
-    bar = tqdm(total=config.steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=config.steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True, leave=False
+    )
     field.train()
     try:
         with DeferredInterrupts() as interrupts:
@@ -232,7 +249,9 @@ def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str
                 seconds += time.perf_counter() - started
                 loss_value = loss.item()
                 bar.update(1)
-                bar.set_postfix({"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}})
+                bar.set_postfix(
+                    {"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}}
+                )
                 if config.eval_every and step % config.eval_every == 0:
                     record_evaluation()
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
@@ -251,7 +270,9 @@ def fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str
     return FitResult(steps=step, seconds=seconds, history=history)
 
 
-def initialize_and_fit(field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print) -> FitResult:
+def initialize_and_fit(
+    field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print
+) -> FitResult:
     """:func:`fit`, after placing a new run's RBFs from the signal (a resumed run loads them).
 
     ``log`` receives a one-line note of how long the placement took.

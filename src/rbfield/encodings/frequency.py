@@ -26,15 +26,18 @@ class PositionalEncoding(nn.Module):
 
     Input ``x``: (P, d) float. Output: (P, out_dim) with
     ``out_dim = d * (2K + include_input)``.
+
+    Example:
+        >>> import torch
+        >>> PositionalEncoding(3, n_frequencies=4)(torch.rand(6, 3)).shape
+        torch.Size([6, 27])
     """
 
     def __init__(self, in_dim: int, n_frequencies: int, include_input: bool = True):
         super().__init__()
         self.in_dim = in_dim
         self.include_input = include_input
-        self.register_buffer(
-            "frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32)
-        )
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32))
         self.out_dim = in_dim * (2 * n_frequencies + int(include_input))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,6 +59,11 @@ class FourierFeatures(nn.Module):
         seed: seed for drawing B, so a field is rebuilt identically on load.
 
     Input ``x``: (P, d). Output: (P, 2M).
+
+    Example:
+        >>> import torch
+        >>> FourierFeatures(2, n_features=16, sigma=10.0)(torch.rand(4, 2)).shape
+        torch.Size([4, 32])
     """
 
     def __init__(self, in_dim: int, n_features: int, sigma: float, seed: int = 0):
@@ -71,6 +79,12 @@ class FourierFeatures(nn.Module):
 
 
 def frequency_encoding(x: torch.Tensor, n_frequencies: int) -> torch.Tensor:
-    """(P, D) -> (P, D + 2 D n): x, sin(2^k x), cos(2^k x) for k < n."""
+    """(P, D) -> (P, D + 2 D n): x, sin(2^k x), cos(2^k x) for k < n.
+
+    Example:
+        >>> import torch
+        >>> frequency_encoding(torch.rand(4, 3), 2).shape
+        torch.Size([4, 15])
+    """
     scaled = x[..., None, :] * (2.0 ** torch.arange(n_frequencies, dtype=x.dtype))[:, None]
     return torch.cat([x, torch.sin(scaled).flatten(-2), torch.cos(scaled).flatten(-2)], dim=-1)

@@ -47,7 +47,11 @@ class GridLayout:
 
 
 def grid_layout(
-    in_dim: int, n_levels: int, log2_table_size: int, base_resolution: int, finest_resolution: int,
+    in_dim: int,
+    n_levels: int,
+    log2_table_size: int,
+    base_resolution: int,
+    finest_resolution: int,
     table_size: int | None = None,
 ) -> GridLayout:
     """Level resolutions and table sizes, without allocating anything.
@@ -58,9 +62,7 @@ def grid_layout(
     if n_levels == 1:
         growth = 1.0
     else:
-        growth = math.exp(
-            (math.log(finest_resolution) - math.log(base_resolution)) / (n_levels - 1)
-        )
+        growth = math.exp((math.log(finest_resolution) - math.log(base_resolution)) / (n_levels - 1))
     resolutions, sizes, hashed = [], [], []
     for level in range(n_levels):
         # The small epsilon keeps e.g. 16 * 2.0**3 from flooring to 127.
@@ -137,8 +139,12 @@ def grid_lookup_reference(
 
 
 def _level_group_lookup(
-    x_by_axis: torch.Tensor, table: torch.Tensor, resolutions: torch.Tensor, offsets: torch.Tensor,
-    table_sizes: torch.Tensor, is_hashed: bool,
+    x_by_axis: torch.Tensor,
+    table: torch.Tensor,
+    resolutions: torch.Tensor,
+    offsets: torch.Tensor,
+    table_sizes: torch.Tensor,
+    is_hashed: bool,
 ) -> torch.Tensor:
     """Interpolate a run of levels that share one indexing scheme.
 
@@ -276,9 +282,7 @@ def grid_lookup(
     for start, stop, is_hashed in _runs(hashed.tolist()):
         levels = slice(start, stop)
         groups.append(
-            _level_group_lookup(
-                x_by_axis, table, resolutions[levels], offsets[levels], table_sizes[levels], is_hashed
-            )
+            _level_group_lookup(x_by_axis, table, resolutions[levels], offsets[levels], table_sizes[levels], is_hashed)
         )
     return torch.cat(groups, dim=1).reshape(n_points, n_levels * n_features)
 
@@ -298,6 +302,13 @@ class MultiresGrid(nn.Module):
         init_scale: rows are initialised uniformly in [-init_scale, init_scale].
 
     Input ``x``: (P, d) in [0, 1]^d. Output: (P, L * F).
+
+    Example:
+        >>> import torch
+        >>> grid = MultiresGrid(2, n_levels=4, n_features=2, log2_table_size=10,
+        ...                     base_resolution=8, finest_resolution=64)
+        >>> grid(torch.rand(5, 2)).shape
+        torch.Size([5, 8])
     """
 
     def __init__(
@@ -315,20 +326,14 @@ class MultiresGrid(nn.Module):
         if in_dim > len(HASH_PRIMES):
             raise ValueError(f"grid encoding supports up to {len(HASH_PRIMES)} dimensions")
         self.in_dim = in_dim
-        self.layout = grid_layout(
-            in_dim, n_levels, log2_table_size, base_resolution, finest_resolution, table_size
-        )
+        self.layout = grid_layout(in_dim, n_levels, log2_table_size, base_resolution, finest_resolution, table_size)
         sizes = torch.tensor(self.layout.table_sizes, dtype=torch.int64)
         self.register_buffer("resolutions", torch.tensor(self.layout.resolutions), persistent=False)
         self.register_buffer("table_sizes", sizes, persistent=False)
         self.register_buffer("offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
         self.register_buffer("hashed", torch.tensor(self.layout.hashed), persistent=False)
-        self.table = nn.Parameter(
-            torch.empty(self.layout.total_rows, n_features).uniform_(-init_scale, init_scale)
-        )
+        self.table = nn.Parameter(torch.empty(self.layout.total_rows, n_features).uniform_(-init_scale, init_scale))
         self.out_dim = n_levels * n_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grid_lookup(
-            x, self.table, self.resolutions, self.offsets, self.table_sizes, self.hashed
-        )
+        return grid_lookup(x, self.table, self.resolutions, self.offsets, self.table_sizes, self.hashed)

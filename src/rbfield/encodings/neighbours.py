@@ -204,7 +204,15 @@ class NeighbourIndex:
         n_ordered = kernels.order_by_voxel(voxel, len(grid.complete), order)
         index = np.empty((len(points), k), np.int64)
         kernels.nearest_in_voxel_order(
-            points, self._centres_np, order, n_ordered, voxel, grid.offsets, grid.candidates, grid.longest, index,
+            points,
+            self._centres_np,
+            order,
+            n_ordered,
+            voxel,
+            grid.offsets,
+            grid.candidates,
+            grid.longest,
+            index,
             point_chunks(n_ordered),
         )
         if n_ordered < len(points):

@@ -31,6 +31,11 @@ class TriPlane(nn.Module):
         init_scale: features start uniform in [-init_scale, init_scale].
 
     Input (P, 3) in [0, 1]^3; output (P, 3 C).
+
+    Example:
+        >>> import torch
+        >>> TriPlane(resolution=16, channels=4)(torch.rand(5, 3)).shape
+        torch.Size([5, 12])
     """
 
     def __init__(self, resolution: int, channels: int, init_scale: float = 1e-4):

@@ -8,7 +8,7 @@ channels. A query point x uses its k nearest kernels (by centre):
       (full, symmetric) inverse covariance;
     - ``gaussian``: ``exp(-0.5 (x-c)^T K (x-c))``;
     - ``tent``: ``prod_j clamp(1 - |x_j - c_j| s_j, 0, 1)``, s per-axis scales;
-* optional normalisation ``phi_i / sum_k phi_k`` with the denominator detached;
+* optional normalization ``phi_i / sum_k phi_k`` with the denominator detached;
 * multi-frequency sinusoid composition, channel c:
   ``g_c(x) = sum_i w_ic sin(phi_i(x) m_c + b_c)``, with fixed
   ``m = 2**linspace(log2 m_lo, log2 m_hi, C)`` and the learnable phase ``b``
@@ -40,10 +40,8 @@ from rbfield.ops.rbf_compose import (
 KERNELS = ("inverse_quadric", "gaussian", "tent")
 
 
-def kernel_values(
-    kernel: str, x: torch.Tensor, centres: torch.Tensor, shapes: torch.Tensor
-) -> torch.Tensor:
-    """Unnormalised kernel values of each point against its gathered kernels.
+def kernel_values(kernel: str, x: torch.Tensor, centres: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+    """Unnormalized kernel values of each point against its gathered kernels.
 
     Args:
         kernel: one of :data:`KERNELS`.
@@ -82,6 +80,15 @@ class AdaptiveRBF(nn.Module):
 
     Input ``x``: (P, d) in the field's domain ([0, 1]^d). Output: (P, C).
     Before :meth:`initialize`, centres sit on a regular lattice.
+
+    Example:
+        >>> import torch
+        >>> rbf = AdaptiveRBF(2, n_kernels=64, n_channels=8, kernel="inverse_quadric",
+        ...                   k_neighbours=4, frequency_range=(1.0, 64.0))
+        >>> points = torch.rand(500, 2)
+        >>> rbf.initialize(points, weights=torch.ones(500), spacing=1 / 32)
+        >>> rbf(torch.rand(10, 2)).shape
+        torch.Size([10, 8])
     """
 
     def __init__(
@@ -150,9 +157,7 @@ class AdaptiveRBF(nn.Module):
             spacing: typical sample spacing (one pixel), the smallest kernel scale.
             seed: seed of the k-means seeding.
         """
-        centres, covariance = initial_rbf_geometry(
-            points, weights, self.n_kernels, spacing, self.shape_alpha, seed
-        )
+        centres, covariance = initial_rbf_geometry(points, weights, self.n_kernels, spacing, self.shape_alpha, seed)
         self.centres.copy_(centres)
         self.shapes.copy_(self._shapes_from_covariance(covariance))
 
@@ -165,7 +170,7 @@ class AdaptiveRBF(nn.Module):
         return self._index.query(x, self.k_neighbours)
 
     def _neighbour_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
-        """Neighbour indices (P, k), (normalised) kernel values (P, k), and the
+        """Neighbour indices (P, k), (normalized) kernel values (P, k), and the
         fast path's angle tables when they may be used (else None).
 
         In training mode, for a fixed point set (the same tensor, unmodified)
@@ -179,9 +184,7 @@ class AdaptiveRBF(nn.Module):
             if cached_x is x and cached_version == x._version and cached_geometry == geometry_key:
                 return index, values, tables
         index = self.neighbours(x)
-        values = kernel_values(
-            self.kernel, x, F.embedding(index, self.centres), self._gather_shapes(index)
-        )
+        values = kernel_values(self.kernel, x, F.embedding(index, self.centres), self._gather_shapes(index))
         if self.normalize:
             values = values / (values.detach().sum(-1, keepdim=True) + 1e-8)
         tables = None

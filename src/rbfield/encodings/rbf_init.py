@@ -76,9 +76,7 @@ def cluster_covariances(
     covariance = np.zeros((n_clusters, dim, dim))
     for row in range(dim):
         for col in range(dim):
-            covariance[:, row, col] = np.bincount(
-                assignment, weights=outer[:, row, col], minlength=n_clusters
-            )
+            covariance[:, row, col] = np.bincount(assignment, weights=outer[:, row, col], minlength=n_clusters)
     mass = np.bincount(assignment, weights=weights, minlength=n_clusters)
     empty = mass <= 0
     covariance[~empty] /= mass[~empty, None, None]
@@ -119,7 +117,12 @@ def initial_rbf_geometry(
     centres, assignment = weighted_kmeans(points_np, weights_np, n_kernels, seed=seed)
     extent = float((points_np.max(0) - points_np.min(0)).max())
     covariances = cluster_covariances(
-        points_np, weights_np, centres, assignment, alpha,
-        min_std=0.5 * spacing, max_std=max(0.25 * extent, spacing),
+        points_np,
+        weights_np,
+        centres,
+        assignment,
+        alpha,
+        min_std=0.5 * spacing,
+        max_std=max(0.25 * extent, spacing),
     )
     return torch.from_numpy(centres).float(), torch.from_numpy(covariances).float()

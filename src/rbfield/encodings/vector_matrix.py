@@ -16,6 +16,11 @@ class VectorMatrix(nn.Module):
         init_scale: standard deviation of the initial values.
 
     Input (P, 3) in [0, 1]^3; output (P, 3 C) features (axis-major).
+
+    Example:
+        >>> import torch
+        >>> VectorMatrix(components=4, resolution=16, init_scale=0.1)(torch.rand(5, 3)).shape
+        torch.Size([5, 12])
     """
 
     PLANE_AXES = ((0, 1), (0, 2), (1, 2))

@@ -45,17 +45,19 @@ class FieldBase(nn.Module):
         ``total``: trainable + every frozen floating-point tensor of the saved
         state (frozen RBF centres and shapes, random Fourier matrices), i.e. all
         numbers the field needs to be evaluated. Acceleration structures
-        (:attr:`ACCELERATION_MODULES`) are excluded from both and counted as
-        ``acceleration`` when present.
+        (:attr:`ACCELERATION_MODULES`) are excluded from both; their floating-point
+        elements (an occupancy grid's cells) are counted as ``acceleration``.
         """
         skipped = tuple(f"{name}." for name in self.ACCELERATION_MODULES)
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         trainable_ids = {id(p) for p in self.parameters() if p.requires_grad}
         frozen = acceleration = 0
         for name, tensor in self.state_dict(keep_vars=True).items():
+            if not tensor.is_floating_point():
+                continue  # flags and masks
             if name.startswith(skipped):
                 acceleration += tensor.numel()
-            elif tensor.is_floating_point() and id(tensor) not in trainable_ids:
+            elif id(tensor) not in trainable_ids:
                 frozen += tensor.numel()
         counts = {"trainable": int(trainable), "total": int(trainable + frozen)}
         if self.ACCELERATION_MODULES:

@@ -10,6 +10,8 @@ centres and shapes, random Fourier matrices) are extra and reported by
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 from rbfield.decoders import MLP, Siren, mlp_param_count
@@ -55,29 +57,56 @@ def largest_fitting(cost, low: int, high: int, budget: int) -> int:
     return low
 
 
-def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
-    """Adaptive RBFs (sinusoid composition) + a hash grid, decoded by an MLP."""
+def _neurbf_layout(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> tuple[int, int]:
+    """(log2 of the grid table's rows, number of RBFs) of a NeuRBF field at ``budget``."""
     finest = s.grid_finest or max(spec.resolution)
 
     def grid_params(log2_table: int) -> int:
-        rows = grid_layout(spec.in_dim, s.grid_levels, log2_table, s.grid_base, finest).total_rows
-        return rows * s.grid_features
+        return grid_layout(spec.in_dim, s.grid_levels, log2_table, s.grid_base, finest).total_rows * s.grid_features
 
     # The largest table (2**T rows) that keeps the grid within its share of the budget.
     log2_table = largest_fitting(grid_params, 4, 24, s.grid_share * budget)
     decoder_in = s.channels + s.grid_levels * s.grid_features
     decoder_params = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim)
     fixed = grid_params(log2_table) + decoder_params + s.channels  # + the sinusoid phases
+    return log2_table, (budget - fixed) // s.channels
+
+
+def _neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
+    """The smallest budget this module can vouch for: the grid at its smallest table, or at its share."""
     minimum_kernels = 4 * s.k_neighbours
-    n_kernels = (budget - fixed) // s.channels
-    if n_kernels < minimum_kernels:
-        raise too_small("neurbf", budget, fixed + s.channels * minimum_kernels)
+    finest = s.grid_finest or max(spec.resolution)
+    smallest_grid = grid_layout(spec.in_dim, s.grid_levels, 4, s.grid_base, finest).total_rows * s.grid_features
+    decoder_in = s.channels + s.grid_levels * s.grid_features
+    rest = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim) + s.channels
+    rest += s.channels * minimum_kernels
+    # With the smallest table; or, once the table grows, the grid takes at most its share.
+    candidates = (smallest_grid + rest, math.ceil(rest / (1.0 - s.grid_share)))
+    for budget in (*sorted(candidates), max(candidates)):
+        if _neurbf_layout(spec, budget, s)[1] >= minimum_kernels:
+            return budget
+    raise AssertionError("unreachable: the larger candidate always fits")
+
+
+def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
+    """Adaptive RBFs (sinusoid composition) + a hash grid, decoded by an MLP."""
+    log2_table, n_kernels = _neurbf_layout(spec, budget, s)
+    if n_kernels < 4 * s.k_neighbours:
+        raise too_small("neurbf", budget, _neurbf_smallest_budget(spec, s))
+    finest = s.grid_finest or max(spec.resolution)
     rbf = AdaptiveRBF(
-        spec.in_dim, n_kernels, s.channels, kernel=s.kernel, k_neighbours=s.k_neighbours,
-        frequency_range=s.frequency_range, normalize=s.normalize, shape_alpha=s.shape_alpha,
+        spec.in_dim,
+        n_kernels,
+        s.channels,
+        kernel=s.kernel,
+        k_neighbours=s.k_neighbours,
+        frequency_range=s.frequency_range,
+        normalize=s.normalize,
+        shape_alpha=s.shape_alpha,
         learn_phase=s.learn_phase,
     )
     grid = MultiresGrid(spec.in_dim, s.grid_levels, s.grid_features, log2_table, s.grid_base, finest)
+    decoder_in = s.channels + s.grid_levels * s.grid_features
     decoder = MLP(decoder_in, spec.out_dim, s.decoder_width, s.decoder_layers, s.first_layer_frequencies)
     return Concatenation(rbf, grid), decoder, {"encoding": s.lr_features, "decoder": s.lr_decoder}
 

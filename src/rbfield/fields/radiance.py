@@ -1,7 +1,7 @@
 """Radiance fields for scenes: world point (and view direction) -> density and colour.
 
 Every field maps points inside its axis-aligned scene box; coordinates are
-normalised to [0, 1]^3 by the box. Presets, each sized to a budget of
+normalized to [0, 1]^3 by the box. Presets, each sized to a budget of
 *trainable* parameters (frozen RBF centres and shapes are extra; the
 occupancy grid is an acceleration structure, counted apart):
 
@@ -16,7 +16,7 @@ occupancy grid is an acceleration structure, counted apart):
   2-frequency encoding of the view direction; the grid resolution is the
   largest that fits.
 * ``neurbf`` -- ``tensorf`` with adaptive RBF features (inverse quadric, 5
-  neighbours, unnormalised, sinusoid composition) concatenated to the
+  neighbours, unnormalized, sinusoid composition) concatenated to the
   appearance features before the basis (NeuRBF's scene setting). A quarter of
   the budget goes to the RBF weights. The RBF branch is off during a
   grid-only warm-up; then centres are placed by weighted k-means with point
@@ -30,6 +30,8 @@ Densities are in 1 / scene unit; colours in [0, 1].
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +58,7 @@ from rbfield.spec import SignalSpec
 
 
 class RadianceField(FieldBase):
-    """Box normalisation and the occupancy grid shared by every scene field.
+    """Box normalization and the occupancy grid shared by every scene field.
 
     Subclasses implement ``density(x)`` (P, 3) -> (P,), ``colour(x, directions)``
     (P, 3), (P, 3) unit -> (P, 3) in [0, 1], and ``forward(x, directions)`` ->
@@ -126,8 +128,16 @@ class TensorfField(RadianceField):
         appearance_dim = self.app_grid.out_dim
         self.rbf = None
         if n_kernels:
-            self.rbf = AdaptiveRBF(3, n_kernels, s.channels, kernel="inverse_quadric", k_neighbours=s.k_neighbours,
-                                   frequency_range=s.frequency_range, normalize=False, shape_alpha=s.shape_alpha)
+            self.rbf = AdaptiveRBF(
+                3,
+                n_kernels,
+                s.channels,
+                kernel="inverse_quadric",
+                k_neighbours=s.k_neighbours,
+                frequency_range=s.frequency_range,
+                normalize=False,
+                shape_alpha=s.shape_alpha,
+            )
             appearance_dim += s.channels
             self.register_buffer("rbf_active", torch.zeros((), dtype=torch.bool))
         self.basis = torch.nn.Linear(appearance_dim, s.basis, bias=False)
@@ -229,11 +239,34 @@ def build_tensorf(spec: SignalSpec, budget: int, s: TensorfSettings, config: dic
     return TensorfField(config, _vm_resolution(s, budget - _tensorf_networks(s, 0), "tensorf", budget), s)
 
 
-def build_radiance_neurbf(spec: SignalSpec, budget: int, s: RadianceNeuRBFSettings, config: dict) -> TensorfField:
+def _radiance_neurbf_layout(s: RadianceNeuRBFSettings, budget: int) -> tuple[int, int]:
+    """(number of RBFs, parameters left for the VM grids) of a scene NeuRBF field at ``budget``."""
     networks = _tensorf_networks(s, s.channels) + s.channels  # + the sinusoid phases
     n_kernels = int(s.rbf_share * budget) // s.channels
-    minimum_kernels = 4 * s.k_neighbours
-    if n_kernels < minimum_kernels:
-        raise too_small("neurbf", budget, int(minimum_kernels * s.channels / s.rbf_share) + 1)
-    resolution = _vm_resolution(s, budget - networks - n_kernels * s.channels, "neurbf", budget)
-    return TensorfField(config, resolution, s, n_kernels)
+    return n_kernels, budget - networks - n_kernels * s.channels
+
+
+def _radiance_neurbf_fits(s: RadianceNeuRBFSettings, budget: int) -> bool:
+    n_kernels, grid_budget = _radiance_neurbf_layout(s, budget)
+    components = s.density_components + s.app_components
+    return n_kernels >= 4 * s.k_neighbours and grid_budget >= vm_param_count(components, 16)
+
+
+def _radiance_neurbf_smallest_budget(s: RadianceNeuRBFSettings) -> int:
+    """The smallest budget that holds the minimum RBFs and the smallest VM grids."""
+    components = s.density_components + s.app_components
+    networks = _tensorf_networks(s, s.channels) + s.channels
+    budget = max(
+        math.ceil(4 * s.k_neighbours * s.channels / s.rbf_share),
+        math.ceil((networks + vm_param_count(components, 16)) / (1.0 - s.rbf_share)),
+    )
+    while not _radiance_neurbf_fits(s, budget):  # rounding of the RBF count: a few steps at most
+        budget += 1
+    return budget
+
+
+def build_radiance_neurbf(spec: SignalSpec, budget: int, s: RadianceNeuRBFSettings, config: dict) -> TensorfField:
+    if not _radiance_neurbf_fits(s, budget):
+        raise too_small("neurbf", budget, _radiance_neurbf_smallest_budget(s))
+    n_kernels, grid_budget = _radiance_neurbf_layout(s, budget)
+    return TensorfField(config, _vm_resolution(s, grid_budget, "neurbf", budget), s, n_kernels)

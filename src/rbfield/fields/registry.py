@@ -9,8 +9,8 @@ architecture, custom settings included.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -51,9 +51,21 @@ class Preset:
 
 # NeuRBF's image setting follows the paper and its released image config.
 NEURBF_IMAGE = NeuRBFSettings(
-    kernel="inverse_quadric", k_neighbours=4, channels=32, frequency_range=(2.0**-3, 2.0**12),
-    normalize=True, shape_alpha=0.5, learn_phase=True, grid_levels=2, grid_features=2, grid_base=16,
-    grid_finest=None, grid_share=0.125, first_layer_frequencies=(1.0, 1000.0), lr_decoder=1e-2, lr_features=5e-3,
+    kernel="inverse_quadric",
+    k_neighbours=4,
+    channels=32,
+    frequency_range=(2.0**-3, 2.0**12),
+    normalize=True,
+    shape_alpha=0.5,
+    learn_phase=True,
+    grid_levels=2,
+    grid_features=2,
+    grid_base=16,
+    grid_finest=None,
+    grid_share=0.125,
+    first_layer_frequencies=(1.0, 1000.0),
+    lr_decoder=1e-2,
+    lr_features=5e-3,
 )
 # NeuRBF's SDF setting: tent kernel, k = 8, sinusoid frequencies 1..8, a 16-level hash grid with 1 feature
 # per level whose table takes ~55 % of the budget. Four departures from the paper, each measured
@@ -67,9 +79,21 @@ NEURBF_IMAGE = NeuRBFSettings(
 # - no learnable phase b (as in the released code): with b != 0 a point whose nearest tents are all zero
 #   still gets sin(b) * sum w, which jumps where the neighbour set changes.
 NEURBF_SDF = NeuRBFSettings(
-    kernel="tent", k_neighbours=8, channels=32, frequency_range=(1.0, 8.0), normalize=True, shape_alpha=0.5,
-    learn_phase=False, grid_levels=16, grid_features=1, grid_base=16, grid_finest=256, grid_share=0.55,
-    first_layer_frequencies=(1.0, 5.0), lr_decoder=3e-4, lr_features=3e-4,
+    kernel="tent",
+    k_neighbours=8,
+    channels=32,
+    frequency_range=(1.0, 8.0),
+    normalize=True,
+    shape_alpha=0.5,
+    learn_phase=False,
+    grid_levels=16,
+    grid_features=1,
+    grid_base=16,
+    grid_finest=256,
+    grid_share=0.55,
+    first_layer_frequencies=(1.0, 5.0),
+    lr_decoder=3e-4,
+    lr_features=3e-4,
 )
 
 #: {preset name: {task: Preset}}.
@@ -138,8 +162,9 @@ def parse_budget(text: str | int) -> int:
     return value
 
 
-def build_field(preset: str, spec: SignalSpec | dict, budget: int | str, seed: int = 0,
-                settings: object | None = None) -> FieldBase:
+def build_field(
+    preset: str, spec: SignalSpec | dict, budget: int | str, seed: int = 0, settings: object | None = None
+) -> FieldBase:
     """Build a named field sized to a budget of trainable parameters.
 
     Args:
@@ -172,12 +197,16 @@ def build_field(preset: str, spec: SignalSpec | dict, budget: int | str, seed: i
     settings = entry.settings if settings is None else settings
     if type(settings) is not type(entry.settings):
         raise RbfieldError(
-            f"field {preset!r} for {spec.task} takes {type(entry.settings).__name__}, "
-            f"not {type(settings).__name__}"
+            f"field {preset!r} for {spec.task} takes {type(entry.settings).__name__}, not {type(settings).__name__}"
         )
     budget = parse_budget(budget)
-    config = {"preset": preset, "spec": spec.to_dict(), "budget": budget, "seed": seed,
-              "settings": settings_to_dict(settings)}
+    config = {
+        "preset": preset,
+        "spec": spec.to_dict(),
+        "budget": budget,
+        "seed": seed,
+        "settings": settings_to_dict(settings),
+    }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if entry.radiance:

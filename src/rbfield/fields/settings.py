@@ -142,7 +142,7 @@ class RadianceNeuRBFSettings(TensorfSettings):
     """TensoRF with adaptive RBF appearance features (NeuRBF's scene setting).
 
     Attributes:
-        channels, k_neighbours, frequency_range, shape_alpha: as :class:`NeuRBFSettings` (unnormalised kernels).
+        channels, k_neighbours, frequency_range, shape_alpha: as :class:`NeuRBFSettings` (unnormalized kernels).
         rbf_share: share of the budget for the RBF weights.
         lr_rbf: base learning rate of the RBF weights.
         warmup_fraction: share of the steps trained grid-only before the RBFs are placed.

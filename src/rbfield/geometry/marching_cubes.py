@@ -6,9 +6,10 @@ Cells are grouped into blocks of ``block`` cells per axis. A block is
 surface may pass through it if the field is a distance function whose
 gradient norm is at most ``margin``. Activity is decided coarse to fine:
 blocks of ``block * 2**j`` cells are tested first and only the children of
-active ones are tested next, so the far field is hardly sampled. Only active blocks are sampled at full resolution, a few at a time
-(at most ``chunk`` points per field call), and each is triangulated with
-scikit-image's marching cubes; vertices shared by neighbouring blocks are
+active ones are tested next, so the far field is hardly sampled. Only active
+blocks are sampled at full resolution, a few at a time (at most ``chunk``
+points per field call), and each is triangulated with scikit-image's marching
+cubes; vertices shared by neighbouring blocks are
 merged. Memory is the coarse grid, one chunk and the output mesh, so 512^3
 and 1024^3 fit in a few GB.
 """
@@ -16,14 +17,14 @@ and 1024^3 fit in a few GB.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
 
-#: Conservative output estimate: surface area (unit-cube units) of a normalised shape.
+#: Conservative output estimate: surface area (unit-cube units) of a normalized shape.
 _AREA_BOUND = 6.0
 #: Bytes per output triangle, temporaries included (faces, vertices, merging).
 _BYTES_PER_TRIANGLE = 120

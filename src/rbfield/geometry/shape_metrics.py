@@ -35,9 +35,7 @@ from rbfield.ops import tree_query
 FSCORE_TAU = 0.01
 
 
-def sample_surface(
-    vertices: np.ndarray, faces: np.ndarray, n: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def sample_surface(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n points uniformly by area on a triangle mesh, and their face normals.
 
     Args:

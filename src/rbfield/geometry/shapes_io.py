@@ -1,4 +1,4 @@
-"""Reading meshes and oriented point clouds, normalising them, writing meshes.
+"""Reading meshes and oriented point clouds, normalizing them, writing meshes.
 
 Meshes: OBJ, PLY (with faces), OFF, STL, GLB/GLTF (read with trimesh; a
 scene's meshes are merged). Point clouds: ``.xyz`` / ``.pwn`` text files with
@@ -25,7 +25,7 @@ from rbfield.geometry.mesh_pieces import face_areas
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 POINT_EXTENSIONS = (".xyz", ".pwn", ".ply")
-#: Fraction of the unit cube taken by the longest side of a normalised shape.
+#: Fraction of the unit cube taken by the longest side of a normalized shape.
 FILL = 0.9
 #: Fewest points a point cloud needs to be fitted.
 MIN_POINTS = 16
@@ -64,7 +64,7 @@ class Normalization:
     scale: float
 
     @classmethod
-    def fit(cls, points: np.ndarray) -> "Normalization":
+    def fit(cls, points: np.ndarray) -> Normalization:
         low, high = points.min(0), points.max(0)
         extent = float((high - low).max())
         if not extent > 0:
@@ -83,7 +83,7 @@ class Normalization:
         return {"centre": list(self.centre), "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Normalization":
+    def from_dict(cls, data: dict) -> Normalization:
         return cls(tuple(float(c) for c in data["centre"]), float(data["scale"]))
 
 
@@ -93,9 +93,7 @@ def _check_file(path: Path, extensions: tuple[str, ...]) -> None:
     if path.is_dir():
         raise RbfieldError(f"{path}: is a folder; pass a mesh or point-cloud file")
     if path.suffix.lower() not in extensions:
-        raise RbfieldError(
-            f"{path}: unknown extension {path.suffix or '(none)'!r}; use one of {', '.join(extensions)}"
-        )
+        raise RbfieldError(f"{path}: unknown extension {path.suffix or '(none)'!r}; use one of {', '.join(extensions)}")
     if path.stat().st_size == 0:
         raise RbfieldError(f"{path}: the file is empty (0 bytes)")
 
@@ -156,19 +154,22 @@ def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
         warnings.warn(
             f"{path}: the mesh is not watertight (open edges: {defects.open}); "
             "signs come from generalised winding numbers",
-            ShapeWarning, stacklevel=3,
+            ShapeWarning,
+            stacklevel=3,
         )
     if defects.non_manifold:
         warnings.warn(
             f"{path}: the mesh is non-manifold (edges of three or more faces: {defects.non_manifold})",
-            ShapeWarning, stacklevel=3,
+            ShapeWarning,
+            stacklevel=3,
         )
     if defects.misoriented:
         warnings.warn(
             f"{path}: some faces are wound against their neighbours (misoriented edges: "
             f"{defects.misoriented}); signs and normals near them may be wrong, so re-orient the mesh "
             "first (e.g. MeshLab: Re-Orient all faces coherently)",
-            ShapeWarning, stacklevel=3,
+            ShapeWarning,
+            stacklevel=3,
         )
     return mesh
 
@@ -209,7 +210,9 @@ def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None) -> 
     if normals is None:
         warnings.warn(
             f"{path}: the point cloud has no normals; estimating them from 16 neighbours "
-            "(orientation may be wrong in places)", ShapeWarning, stacklevel=3,
+            "(orientation may be wrong in places)",
+            ShapeWarning,
+            stacklevel=3,
         )
         normals = estimate_normals(points)
     return PointCloud(points, normals)

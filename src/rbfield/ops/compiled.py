@@ -101,8 +101,9 @@ def _wrap_rows(rows, n_corners, n, size, inverse_size):
 
 
 @njit(cache=True, inline="always")
-def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes,
-                  rows, weights):
+def _corner_block(
+    x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes, hashed, primes, rows, weights
+):
     """Rows (within the level) and d-linear weights of the 2^d cell corners of
     points x[start:start + n], for d = 2 or 3, as in the PyTorch path.
 
@@ -151,8 +152,18 @@ def _corner_block(x, start, n, level, resolution_floats, one, resolutions, table
             w0 = np.int64(lower_w) * step_w
             w1 = w0 + step_w
             uv00, uv10, uv01, uv11 = low_u * low_v, frac_u * low_v, low_u * frac_v, frac_u * frac_v
-            weights[0, i], weights[1, i], weights[2, i], weights[3, i] = uv00 * low_w, uv10 * low_w, uv01 * low_w, uv11 * low_w
-            weights[4, i], weights[5, i], weights[6, i], weights[7, i] = uv00 * frac_w, uv10 * frac_w, uv01 * frac_w, uv11 * frac_w
+            weights[0, i], weights[1, i], weights[2, i], weights[3, i] = (
+                uv00 * low_w,
+                uv10 * low_w,
+                uv01 * low_w,
+                uv11 * low_w,
+            )
+            weights[4, i], weights[5, i], weights[6, i], weights[7, i] = (
+                uv00 * frac_w,
+                uv10 * frac_w,
+                uv01 * frac_w,
+                uv11 * frac_w,
+            )
             if is_hashed:
                 rows[0, i], rows[1, i], rows[2, i], rows[3, i] = u0 ^ v0 ^ w0, u1 ^ v0 ^ w0, u0 ^ v1 ^ w0, u1 ^ v1 ^ w0
                 rows[4, i], rows[5, i], rows[6, i], rows[7, i] = u0 ^ v0 ^ w1, u1 ^ v0 ^ w1, u0 ^ v1 ^ w1, u1 ^ v1 ^ w1
@@ -219,8 +230,9 @@ def _scatter_two_features(grad_out, base, rows, weights, n_corners, start, n, le
 
 
 @njit(parallel=True, cache=True)
-def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, out,
-                 n_chunks):
+def grid_forward(
+    x, table, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, out, n_chunks
+):
     """d-linear multiresolution grid interpolation (d = 2 or 3), one pass, no
     temporaries beyond a block's corners.
 
@@ -241,19 +253,34 @@ def grid_forward(x, table, resolution_floats, one, resolutions, offsets, table_s
             start = block * GRID_BLOCK
             n = min(n_points - start, GRID_BLOCK)
             for level in range(resolutions.shape[0]):
-                _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
-                              hashed, primes, rows, weights)
+                _corner_block(
+                    x,
+                    start,
+                    n,
+                    level,
+                    resolution_floats,
+                    one,
+                    resolutions,
+                    table_sizes,
+                    inverse_sizes,
+                    hashed,
+                    primes,
+                    rows,
+                    weights,
+                )
                 if n_features == 2:
                     _gather_two_features(table, offsets[level], rows, weights, n_corners, start, n, level, out)
                 else:
                     for f in range(n_features):
-                        _gather_feature(table, offsets[level], rows, weights, n_corners, start, n, f,
-                                        level * n_features + f, out)
+                        _gather_feature(
+                            table, offsets[level], rows, weights, n_corners, start, n, f, level * n_features + f, out
+                        )
 
 
 @njit(parallel=True, cache=True)
-def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, grad_out,
-                    grad_table):
+def grid_table_grad(
+    x, resolution_floats, one, resolutions, offsets, table_sizes, inverse_sizes, hashed, primes, grad_out, grad_table
+):
     """d loss / d table, accumulated into the zeroed grad_table (R, F); the other
     arguments as in :func:`grid_forward`, grad_out (P, L * F).
 
@@ -268,14 +295,28 @@ def grid_table_grad(x, resolution_floats, one, resolutions, offsets, table_sizes
         base = offsets[level]
         for start in range(0, n_points, GRID_BLOCK):
             n = min(n_points - start, GRID_BLOCK)
-            _corner_block(x, start, n, level, resolution_floats, one, resolutions, table_sizes, inverse_sizes,
-                          hashed, primes, rows, weights)
+            _corner_block(
+                x,
+                start,
+                n,
+                level,
+                resolution_floats,
+                one,
+                resolutions,
+                table_sizes,
+                inverse_sizes,
+                hashed,
+                primes,
+                rows,
+                weights,
+            )
             if n_features == 2:
                 _scatter_two_features(grad_out, base, rows, weights, n_corners, start, n, level, grad_table)
             else:
                 for f in range(n_features):
-                    _scatter_feature(grad_out, base, rows, weights, n_corners, start, n, f, level * n_features + f,
-                                     grad_table)
+                    _scatter_feature(
+                        grad_out, base, rows, weights, n_corners, start, n, f, level * n_features + f, grad_table
+                    )
 
 
 @njit(parallel=True, cache=True)
@@ -405,7 +446,9 @@ def _march_step(origins, directions, near, far, offset, step_size, box_min, box_
 
 
 @njit(parallel=True, cache=True)
-def march_counts(origins, directions, near, far, offset, step_size, n_steps, box_min, box_max, resolution, occupied, counts):
+def march_counts(
+    origins, directions, near, far, offset, step_size, n_steps, box_min, box_max, resolution, occupied, counts
+):
     """Kept samples per ray: counts (R,) int64.
 
     Args:
@@ -416,21 +459,38 @@ def march_counts(origins, directions, near, far, offset, step_size, n_steps, box
     for ray in prange(origins.shape[0]):
         kept = 0
         for step in range(n_steps):
-            if _march_step(origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied, ray, step)[0]:
+            if _march_step(
+                origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied, ray, step
+            )[0]:
                 kept += 1
         counts[ray] = kept
 
 
 @njit(parallel=True, cache=True)
-def march_fill(origins, directions, near, far, offset, step_size, n_steps, box_min, box_max, resolution, occupied, starts,
-               ray_index, t_mid):
+def march_fill(
+    origins,
+    directions,
+    near,
+    far,
+    offset,
+    step_size,
+    n_steps,
+    box_min,
+    box_max,
+    resolution,
+    occupied,
+    starts,
+    ray_index,
+    t_mid,
+):
     """Write the kept samples, packed by ray from ``starts`` (R,) (exclusive
     cumulative counts): ray_index (S,) int64 and t_mid (S,) float32."""
     for ray in prange(origins.shape[0]):
         slot = starts[ray]
         for step in range(n_steps):
-            kept, t = _march_step(origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied,
-                                  ray, step)
+            kept, t = _march_step(
+                origins, directions, near, far, offset, step_size, box_min, box_max, resolution, occupied, ray, step
+            )
             if kept:
                 ray_index[slot] = ray
                 t_mid[slot] = t

@@ -31,7 +31,7 @@ def compose_reference(
 
     Args:
         index: (P, k) int64 kernel indices.
-        values: (P, k) kernel values (normalised or not).
+        values: (P, k) kernel values (normalized or not).
         weights: (N, C) kernel features.
         frequencies: (C,) m.
         phase: (C,) b.
@@ -66,8 +66,14 @@ class _ComposeFixedAngles(torch.autograd.Function):
         if ctx.use_kernels:
             out = torch.empty(index.shape[0], weights.shape[1], dtype=sin_table.dtype)
             kernels.compose_forward(
-                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights_same.numpy(),
-                cos_b.numpy(), sin_b.numpy(), out.numpy(), _chunks(),
+                index.numpy(),
+                sin_table.numpy(),
+                cos_table.numpy(),
+                weights_same.numpy(),
+                cos_b.numpy(),
+                sin_b.numpy(),
+                out.numpy(),
+                _chunks(),
             )
             ctx.save_for_backward(index, sin_table, cos_table, weights_same, cos_b, sin_b)
         else:
@@ -85,8 +91,14 @@ class _ComposeFixedAngles(torch.autograd.Function):
             index, sin_table, cos_table, weights, cos_b, sin_b = ctx.saved_tensors
             grad = grad_out.contiguous().to(sin_table.dtype)
             grad_weights, grad_phase = numba_kernels().compose_backward(
-                index.numpy(), sin_table.numpy(), cos_table.numpy(), weights.numpy(), grad.numpy(),
-                cos_b.numpy(), sin_b.numpy(), _chunks(),
+                index.numpy(),
+                sin_table.numpy(),
+                cos_table.numpy(),
+                weights.numpy(),
+                grad.numpy(),
+                cos_b.numpy(),
+                sin_b.numpy(),
+                _chunks(),
             )
             return None, None, None, torch.from_numpy(grad_weights), torch.from_numpy(grad_phase)
         index, sin_table, cos_table, sum_sin, sum_cos, cos_b, sin_b = ctx.saved_tensors

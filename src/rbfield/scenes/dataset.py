@@ -102,9 +102,7 @@ def _load_rgba(path: Path, downscale: int) -> np.ndarray:
                 # Premultiply so transparent pixels do not bleed their colour.
                 array = np.asarray(image).astype(np.float32) / 255.0
                 array[..., :3] *= array[..., 3:4]
-                channels = [
-                    np.asarray(Image.fromarray(array[..., c]).resize(size, Image.BOX)) for c in range(4)
-                ]
+                channels = [np.asarray(Image.fromarray(array[..., c]).resize(size, Image.BOX)) for c in range(4)]
                 array = np.stack(channels, -1)
                 alpha = array[..., 3:4]
                 array[..., :3] = np.where(alpha > 0, array[..., :3] / np.maximum(alpha, 1e-8), 0.0)
@@ -147,7 +145,9 @@ def _check_cache(count: int, width: int, height: int, downscale: int, max_cache_
         )
 
 
-def read_blender_split(folder: str | Path, split: str, downscale: int = 1, max_cache_bytes: int = MAX_CACHE_BYTES) -> Views:
+def read_blender_split(
+    folder: str | Path, split: str, downscale: int = 1, max_cache_bytes: int = MAX_CACHE_BYTES
+) -> Views:
     """Read one split of a Blender-format scene.
 
     Args:
@@ -192,7 +192,9 @@ def read_blender_split(folder: str | Path, split: str, downscale: int = 1, max_c
     return _assemble(images, poses, intrinsics, names, str(json_path))
 
 
-def read_nerfstudio(folder: str | Path, split: str, downscale: int = 1, hold_every: int = 8, max_cache_bytes: int = MAX_CACHE_BYTES) -> Views:
+def read_nerfstudio(
+    folder: str | Path, split: str, downscale: int = 1, hold_every: int = 8, max_cache_bytes: int = MAX_CACHE_BYTES
+) -> Views:
     """Read a nerfstudio ``transforms.json`` (intrinsics shared or per frame).
 
     ``train`` is every frame except every ``hold_every``-th; ``val`` and

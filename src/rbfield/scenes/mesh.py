@@ -80,8 +80,13 @@ def fill_hidden(field, volume: np.ndarray, level: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def extract_mesh(field, resolution: int = 256, level: float = DEFAULT_LEVEL, fill: bool = True,
-                 min_piece_share: float = MIN_PIECE_SHARE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def extract_mesh(
+    field,
+    resolution: int = 256,
+    level: float = DEFAULT_LEVEL,
+    fill: bool = True,
+    min_piece_share: float = MIN_PIECE_SHARE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Marching cubes on the density, with the hidden inside filled and floaters dropped.
 
     Args:
@@ -105,8 +110,10 @@ def extract_mesh(field, resolution: int = 256, level: float = DEFAULT_LEVEL, fil
         raise RbfieldError(f"mesh resolution must be between 16 and {MAX_RESOLUTION}, got {resolution}")
     volume = density_volume(field, resolution)
     if not volume.min() < level < volume.max():
-        raise RbfieldError(f"the density never crosses {level} (range {volume.min():.3g}..{volume.max():.3g}); "
-                           "the field is empty or the level is wrong")
+        raise RbfieldError(
+            f"the density never crosses {level} (range {volume.min():.3g}..{volume.max():.3g}); "
+            "the field is empty or the level is wrong"
+        )
     volume = fill_hidden(field, volume, level) if fill else volume / level
     spacing = ((field.box_max - field.box_min) / (resolution - 1)).tolist()
     vertices, faces, normals, _ = marching_cubes(volume, level=1.0, spacing=tuple(spacing))
@@ -115,7 +122,9 @@ def extract_mesh(field, resolution: int = 256, level: float = DEFAULT_LEVEL, fil
     outward = torch.from_numpy(np.ascontiguousarray(normals, dtype=np.float32))
     outward = outward / outward.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     points = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32))
-    colours = torch.cat([field(points[i : i + 2**16], -outward[i : i + 2**16])[1] for i in range(0, points.shape[0], 2**16)])
+    colours = torch.cat(
+        [field(points[i : i + 2**16], -outward[i : i + 2**16])[1] for i in range(0, points.shape[0], 2**16)]
+    )
     colours = (colours.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     return vertices.astype(np.float32), faces.astype(np.int64), colours
 
@@ -124,7 +133,10 @@ def mesh_bytes(path: Path, vertices: np.ndarray, faces: np.ndarray, colours: np.
     """Encode a coloured triangle mesh as binary PLY or OBJ, by the file extension."""
     suffix = path.suffix.lower()
     if suffix == ".obj":
-        lines = [f"v {x:.6f} {y:.6f} {z:.6f} {r / 255:.4f} {g / 255:.4f} {b / 255:.4f}" for (x, y, z), (r, g, b) in zip(vertices, colours)]
+        lines = [
+            f"v {x:.6f} {y:.6f} {z:.6f} {r / 255:.4f} {g / 255:.4f} {b / 255:.4f}"
+            for (x, y, z), (r, g, b) in zip(vertices, colours)
+        ]
         lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
         return ("\n".join(lines) + "\n").encode()
     if suffix != ".ply":

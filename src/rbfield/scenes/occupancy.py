@@ -10,7 +10,7 @@ The values live in buffers, so they are saved with the field and survive resume.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

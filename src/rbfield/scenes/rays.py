@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 
 
-def camera_rays(poses: torch.Tensor, intrinsics: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def camera_rays(
+    poses: torch.Tensor, intrinsics: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """World-space rays through image points.
 
     Args:
@@ -30,7 +32,9 @@ def camera_rays(poses: torch.Tensor, intrinsics: torch.Tensor, u: torch.Tensor, 
     return poses[:, :3, 3].clone(), directions / directions.norm(dim=-1, keepdim=True)
 
 
-def image_rays(pose: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+def image_rays(
+    pose: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rays through every pixel centre of one view, row-major: (H*W, 3) origins and directions."""
     rows, columns = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     u = columns.reshape(-1).float() + 0.5
@@ -39,7 +43,9 @@ def image_rays(pose: torch.Tensor, intrinsics: torch.Tensor, width: int, height:
     return camera_rays(pose.expand(count, 4, 4), intrinsics.expand(count, 4), u, v)
 
 
-def ray_box(origins: torch.Tensor, directions: torch.Tensor, box_min: torch.Tensor, box_max: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def ray_box(
+    origins: torch.Tensor, directions: torch.Tensor, box_min: torch.Tensor, box_max: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Slab intersection of rays with an axis-aligned box.
 
     Args:
@@ -75,6 +81,8 @@ def orbit_poses(count: int, radius: float, elevation_degrees: float) -> torch.Te
     elevation = torch.deg2rad(torch.tensor(elevation_degrees))
     poses = []
     for angle in torch.linspace(0.0, 2.0 * torch.pi, count + 1)[:-1]:
-        eye = radius * torch.stack([torch.cos(elevation) * torch.cos(angle), torch.cos(elevation) * torch.sin(angle), torch.sin(elevation)])
+        eye = radius * torch.stack(
+            [torch.cos(elevation) * torch.cos(angle), torch.cos(elevation) * torch.sin(angle), torch.sin(elevation)]
+        )
         poses.append(look_at(eye, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])))
     return torch.stack(poses)

@@ -13,7 +13,7 @@ background colour b the pixel is ``C + (1 - A) b``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -137,7 +137,9 @@ def render_weights(
     return transmittance * alphas, transmittance, alphas
 
 
-def accumulate(weights: torch.Tensor, values: torch.Tensor | None, ray_index: torch.Tensor, n_rays: int) -> torch.Tensor:
+def accumulate(
+    weights: torch.Tensor, values: torch.Tensor | None, ray_index: torch.Tensor, n_rays: int
+) -> torch.Tensor:
     """Per-ray weighted sums: (S,) weights and (S, C) values -> (R, C); values None -> (R, 1) sum of weights."""
     summand = weights[:, None] if values is None else weights[:, None] * values
     out = summand.new_zeros(n_rays, summand.shape[1])
@@ -194,7 +196,9 @@ def render_rays(
     points = origins[ray_index] + directions[ray_index] * t_mid[:, None]
     sigmas = field.density(points)
     shaded = shade.nonzero()[:, 0]
-    colours = points.new_zeros(points.shape[0], 3).index_put((shaded,), field.colour(points[shaded], directions[ray_index[shaded]]))
+    colours = points.new_zeros(points.shape[0], 3).index_put(
+        (shaded,), field.colour(points[shaded], directions[ray_index[shaded]])
+    )
     weights, _, _ = render_weights(sigmas, t_start, t_end, ray_index, n_rays)
     colour = accumulate(weights, colours, ray_index, n_rays)
     opacity = accumulate(weights, None, ray_index, n_rays)
@@ -208,12 +212,22 @@ def render_rays(
 
 
 @torch.no_grad()
-def render_view(field, pose: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, step_size: float,
-                background: float = 1.0, chunk: int = 4096) -> dict:
+def render_view(
+    field,
+    pose: torch.Tensor,
+    intrinsics: torch.Tensor,
+    width: int,
+    height: int,
+    step_size: float,
+    background: float = 1.0,
+    chunk: int = 4096,
+) -> dict:
     """Render one camera in chunks of rays: {"rgb": (H, W, 3), "depth": (H, W), "opacity": (H, W)}."""
     origins, directions = image_rays(pose, intrinsics, width, height)
-    parts = [render_rays(field, origins[i : i + chunk], directions[i : i + chunk], step_size, background=background)
-             for i in range(0, origins.shape[0], chunk)]
+    parts = [
+        render_rays(field, origins[i : i + chunk], directions[i : i + chunk], step_size, background=background)
+        for i in range(0, origins.shape[0], chunk)
+    ]
     return {
         "rgb": torch.cat([p["rgb"] for p in parts]).reshape(height, width, 3).clamp(0, 1),
         "depth": torch.cat([p["depth"] for p in parts]).reshape(height, width),

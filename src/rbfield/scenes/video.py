@@ -38,8 +38,15 @@ def write_video(stem: str | Path, frames: np.ndarray, fps: int = 24) -> Path:
         frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
 
         def encode(temporary: Path) -> None:
-            writer = imageio_ffmpeg.write_frames(str(temporary), (frames.shape[2], frames.shape[1]), fps=fps,
-                                                 codec="libx264", pix_fmt_out="yuv420p", macro_block_size=2, quality=8)
+            writer = imageio_ffmpeg.write_frames(
+                str(temporary),
+                (frames.shape[2], frames.shape[1]),
+                fps=fps,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                quality=8,
+            )
             writer.send(None)
             for frame in frames:
                 writer.send(np.ascontiguousarray(frame))

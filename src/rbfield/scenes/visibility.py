@@ -65,7 +65,9 @@ def trilinear(volume: torch.Tensor, points: torch.Tensor, padding: str = "border
 
 
 @torch.no_grad()
-def optical_depths(density: np.ndarray, axis: torch.Tensor, box_min: torch.Tensor, box_max: torch.Tensor) -> torch.Tensor:
+def optical_depths(
+    density: np.ndarray, axis: torch.Tensor, box_min: torch.Tensor, box_max: torch.Tensor
+) -> torch.Tensor:
     """Optical depth from outside the box to every lattice point, along ``axis`` and against it.
 
     Args:
@@ -102,8 +104,9 @@ def optical_depths(density: np.ndarray, axis: torch.Tensor, box_min: torch.Tenso
     return result
 
 
-def outside_transmittance(density: np.ndarray, box_min: torch.Tensor, box_max: torch.Tensor,
-                          axes: int = DEFAULT_AXES) -> np.ndarray:
+def outside_transmittance(
+    density: np.ndarray, box_min: torch.Tensor, box_max: torch.Tensor, axes: int = DEFAULT_AXES
+) -> np.ndarray:
     """(R, R, R) float32: the largest transmittance from outside the box over ``2 * axes`` straight lines.
 
     ``density`` is as in :func:`optical_depths`. Values are in (0, 1]; below

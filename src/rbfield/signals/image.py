@@ -185,7 +185,7 @@ class ImageSignal:
         self.targets = pixels.reshape(-1, self.channels)
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, **kwargs) -> "ImageSignal":
+    def from_path(cls, path: str | os.PathLike, **kwargs) -> ImageSignal:
         return cls(load_image(path), name=Path(path).name, **kwargs)
 
     def spec(self) -> SignalSpec:

@@ -24,8 +24,9 @@ DEFAULT_BOX = (-1.0, 1.0)
 OCCUPANCY_RESOLUTION = 64
 
 
-def scene_spec(camera: dict | None = None, box: tuple[float, float] = DEFAULT_BOX,
-               occupancy_resolution: int = OCCUPANCY_RESOLUTION) -> SignalSpec:
+def scene_spec(
+    camera: dict | None = None, box: tuple[float, float] = DEFAULT_BOX, occupancy_resolution: int = OCCUPANCY_RESOLUTION
+) -> SignalSpec:
     """The spec of a scene: 3-D points to density + RGB, with what a render needs kept in its context.
 
     Args:
@@ -36,8 +37,11 @@ def scene_spec(camera: dict | None = None, box: tuple[float, float] = DEFAULT_BO
     """
     camera = dict(camera or {})
     resolution = (int(camera.get("width", 1)), int(camera.get("height", 1)))
-    context = {"box": [float(box[0]), float(box[1])], "occupancy_resolution": int(occupancy_resolution),
-               "camera": camera}
+    context = {
+        "box": [float(box[0]), float(box[1])],
+        "occupancy_resolution": int(occupancy_resolution),
+        "camera": camera,
+    }
     return SignalSpec(task="radiance", in_dim=3, out_dim=4, resolution=resolution, context=context)
 
 
@@ -55,9 +59,17 @@ class RadianceSignal:
         camera: the training camera, recorded in :meth:`spec` (see :func:`scene_spec`).
     """
 
-    def __init__(self, train: Views, test: Views, step_size: float, batch_rays: int = 4096,
-                 eval_views: tuple[int, ...] = (0,), occupancy_every: int = 16, rbf_warmup_steps: int = 500,
-                 camera: dict | None = None):
+    def __init__(
+        self,
+        train: Views,
+        test: Views,
+        step_size: float,
+        batch_rays: int = 4096,
+        eval_views: tuple[int, ...] = (0,),
+        occupancy_every: int = 16,
+        rbf_warmup_steps: int = 500,
+        camera: dict | None = None,
+    ):
         self.train = train
         self.test = test
         self.step_size = step_size
@@ -76,7 +88,9 @@ class RadianceSignal:
         views = torch.randint(self.train.count, (self.batch_rays,), generator=generator)
         rows = torch.randint(self.train.height, (self.batch_rays,), generator=generator)
         columns = torch.randint(self.train.width, (self.batch_rays,), generator=generator)
-        origins, directions = camera_rays(self.train.poses[views], self.train.intrinsics[views], columns + 0.5, rows + 0.5)
+        origins, directions = camera_rays(
+            self.train.poses[views], self.train.intrinsics[views], columns + 0.5, rows + 0.5
+        )
         jitter = torch.rand(self.batch_rays, generator=generator)
         return (origins, directions, jitter), self.train_rgb[views, rows, columns]
 
@@ -120,7 +134,11 @@ class RadianceSignal:
         for index in range(self.test.count):
             rendered = self.render_test(field, index)
             target = self.test.rgb_on_white(index)
-            scores = {"view": self.test.names[index], "psnr": psnr(rendered["rgb"], target), "ssim": ssim(rendered["rgb"], target)}
+            scores = {
+                "view": self.test.names[index],
+                "psnr": psnr(rendered["rgb"], target),
+                "ssim": ssim(rendered["rgb"], target),
+            }
             if lpips is not None:
                 scores["lpips"] = lpips(rendered["rgb"], target)
             per_view.append(scores)

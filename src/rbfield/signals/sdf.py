@@ -1,6 +1,6 @@
 """Signed distance fields as signals: from a mesh, or from an oriented point cloud.
 
-Everything here lives in the field's domain [0, 1]^3: the caller normalises
+Everything here lives in the field's domain [0, 1]^3: the caller normalizes
 the shape first (:class:`rbfield.geometry.shapes_io.Normalization`), so
 distances are in unit-cube units. Signs: negative inside.
 
@@ -124,8 +124,12 @@ def outward_faces(mesh: Mesh) -> tuple[np.ndarray, float]:
     areas = np.linalg.norm(cross, axis=1)  # twice the face areas: only their ratios matter here
     normals = cross / areas.clip(min=1e-300)[:, None]
     centroids = corners.mean(axis=1)
-    ahead, behind = np.split(winding_sdf(mesh, np.concatenate([centroids + ORIENTATION_PROBE * normals,
-                                                               centroids - ORIENTATION_PROBE * normals])), 2)
+    ahead, behind = np.split(
+        winding_sdf(
+            mesh, np.concatenate([centroids + ORIENTATION_PROBE * normals, centroids - ORIENTATION_PROBE * normals])
+        ),
+        2,
+    )
     outward, inward = (ahead > 0) & (behind < 0), (ahead < 0) & (behind > 0)
     piece = face_pieces(len(mesh.vertices), mesh.faces)
     inside_out = (np.bincount(piece, areas * inward) > np.bincount(piece, areas * outward))[piece]
@@ -216,8 +220,9 @@ def gradient_terms(
     return {
         "normal": (1.0 - cosine).mean(),
         "eikonal": ((gradients.norm(dim=1) - 1.0) ** 2).mean(),
-        "spurious": (torch.exp(-SPURIOUS_SHARPNESS * far_values.abs()).mean() if len(far_values)
-                     else gradients.sum() * 0.0),
+        "spurious": (
+            torch.exp(-SPURIOUS_SHARPNESS * far_values.abs()).mean() if len(far_values) else gradients.sum() * 0.0
+        ),
     }
 
 
@@ -322,21 +327,26 @@ class PooledSDF(ABC):
             return mape(field(inputs.points), targets)
         batch = len(inputs.points)
         n_off = min(self.off_gradient_points, batch)  # the batch's last n_off (uniform) points
-        gradient_points = torch.cat([inputs.oriented_points, inputs.points[batch - n_off:]])
+        gradient_points = torch.cat([inputs.oriented_points, inputs.points[batch - n_off :]])
         values, gradients = self._values_and_gradients(field, inputs.points, gradient_points)
-        terms = gradient_terms(gradients, inputs.oriented_normals, values[batch - n_off:], targets[batch - n_off:])
-        return (mape(values, targets) + self.normal_weight * terms["normal"]
-                + self.eikonal_weight * terms["eikonal"] + self.spurious_weight * terms["spurious"])
+        terms = gradient_terms(gradients, inputs.oriented_normals, values[batch - n_off :], targets[batch - n_off :])
+        return (
+            mape(values, targets)
+            + self.normal_weight * terms["normal"]
+            + self.eikonal_weight * terms["eikonal"]
+            + self.spurious_weight * terms["spurious"]
+        )
 
-    def _values_and_gradients(self, field: torch.nn.Module, points: torch.Tensor,
-                              gradient_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _values_and_gradients(
+        self, field: torch.nn.Module, points: torch.Tensor, gradient_points: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The field's (B, 1) values at the (B, 3) pool points and its (G, 3)
         gradients at the gradient points: by central differences whose probes
         share the pool points' one field call (first order), or, when
         ``gradient_step`` is 0, exactly by autograd (a double backward)."""
         if self.gradient_step:
             values = field(torch.cat([points, difference_probes(gradient_points, self.gradient_step)]))
-            return values[:len(points)], difference_gradients(values[len(points):], self.gradient_step)
+            return values[: len(points)], difference_gradients(values[len(points) :], self.gradient_step)
         gradient_points = gradient_points.detach().requires_grad_(True)
         with torch.enable_grad():
             (gradients,) = torch.autograd.grad(field(gradient_points).sum(), gradient_points, create_graph=True)
@@ -362,7 +372,7 @@ class PooledSDF(ABC):
 
 
 class MeshSDF(PooledSDF):
-    """A normalised mesh (inside [0, 1]^3) as an SDF signal: surface samples
+    """A normalized mesh (inside [0, 1]^3) as an SDF signal: surface samples
     uniform by area, signed distances by fast winding numbers. The loss adds
     MESH_NORMAL_WEIGHT * (1 - cos) between the field's gradient and the face
     normals at GRADIENT_POINTS surface samples per step. Those normals come
@@ -379,14 +389,24 @@ class MeshSDF(PooledSDF):
     #: (BENCHMARKS.md, "Shapes").
     gradient_step = 0.0
 
-    def __init__(self, mesh: Mesh, name: str = "mesh", batch_size: int = DEFAULT_BATCH,
-                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
+    def __init__(
+        self,
+        mesh: Mesh,
+        name: str = "mesh",
+        batch_size: int = DEFAULT_BATCH,
+        pool_size: int = 2**18,
+        refresh_every: int = 500,
+        seed: int = 0,
+    ):
         self.mesh = mesh
         self.sampling_faces, inward_share = outward_faces(mesh)
         if inward_share > INWARD_WARNING_SHARE:
-            warnings.warn(f"{name}: {inward_share:.1%} of the mesh's area is wound inside out; the fit turns "
-                          "it outward for its normal term (metrics compare with the faces as given)",
-                          ShapeWarning, stacklevel=2)
+            warnings.warn(
+                f"{name}: {inward_share:.1%} of the mesh's area is wound inside out; the fit turns "
+                "it outward for its normal term (metrics compare with the faces as given)",
+                ShapeWarning,
+                stacklevel=2,
+            )
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
 
     def surface_samples(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -397,7 +417,7 @@ class MeshSDF(PooledSDF):
 
 
 class PointCloudSDF(PooledSDF):
-    """A normalised oriented point cloud as an SDF signal: the input points are
+    """A normalized oriented point cloud as an SDF signal: the input points are
     the surface samples (drawn with replacement) and signed distances are to
     their surfels (:class:`~rbfield.geometry.surfel_distance.SurfelDistance`).
     The loss adds :func:`gradient_terms` to MAPE: on GRADIENT_POINTS input
@@ -409,8 +429,15 @@ class PointCloudSDF(PooledSDF):
     normal_weight, eikonal_weight, spurious_weight = NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT
     off_gradient_points = GRADIENT_POINTS
 
-    def __init__(self, cloud: PointCloud, name: str = "points", batch_size: int = DEFAULT_BATCH,
-                 pool_size: int = 2**18, refresh_every: int = 500, seed: int = 0):
+    def __init__(
+        self,
+        cloud: PointCloud,
+        name: str = "points",
+        batch_size: int = DEFAULT_BATCH,
+        pool_size: int = 2**18,
+        refresh_every: int = 500,
+        seed: int = 0,
+    ):
         self.cloud = cloud
         self.surfels = SurfelDistance(cloud.points, cloud.normals)
         self.input_points = torch.from_numpy(cloud.points.astype(np.float32))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from rbfield.errors import RbfieldError
 
@@ -33,18 +33,30 @@ class TrainingDefaults:
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainingDefaults) -> None:
     """The training flags of every ``fit`` and ``compare`` command."""
-    parser.add_argument("--params", default=defaults.params,
-                        help=f"trainable-parameter budget, e.g. 128k or 1.5M (default {defaults.params})")
+    parser.add_argument(
+        "--params",
+        default=defaults.params,
+        help=f"trainable-parameter budget, e.g. 128k or 1.5M (default {defaults.params})",
+    )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps})")
     budget.add_argument("--time", type=float, help="training time budget in seconds, instead of --steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--batch", type=int, default=defaults.batch,
-                        help=f"{defaults.batch_unit} per step (default {defaults.batch})")
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every,
-                        help=f"steps between {defaults.eval_what} (default {defaults.eval_every}; 0: only at the end)")
-    parser.add_argument("--checkpoint-every", type=int, default=1000,
-                        help="steps between checkpoints (default 1000; 0: only at the end)")
+    parser.add_argument(
+        "--batch", type=int, default=defaults.batch, help=f"{defaults.batch_unit} per step (default {defaults.batch})"
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=defaults.eval_every,
+        help=f"steps between {defaults.eval_what} (default {defaults.eval_every}; 0: only at the end)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="steps between checkpoints (default 1000; 0: only at the end)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(default_steps=defaults.steps)
 
@@ -63,8 +75,12 @@ def train_config(args):
     if steps is None and args.time is None:
         steps = args.default_steps
     return TrainConfig(
-        steps=steps, time_budget=args.time, seed=args.seed, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+        steps=steps,
+        time_budget=args.time,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.quiet,
     )
 
 
@@ -92,7 +108,7 @@ def format_metric(value, digits: int) -> str:
 
 
 def parse_field_names(text: str, known) -> list[str]:
-    """"a,b" -> ["a", "b"], each one of ``known``; a clear error otherwise."""
+    """ "a,b" -> ["a", "b"], each one of ``known``; a clear error otherwise."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
@@ -103,7 +119,10 @@ def parse_field_names(text: str, known) -> list[str]:
 def report_interrupt(out: Path) -> None:
     """Tell the user, on stderr, whether an interrupted fit left a checkpoint to resume."""
     if (Path(out) / "checkpoint.pt").exists():
-        print(f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume",
+            file=sys.stderr,
+        )
     else:
         print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
 

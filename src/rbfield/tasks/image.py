@@ -133,7 +133,7 @@ def load_image_field(checkpoint: str | Path):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"WxH" -> (W, H), both positive."""
+    """ "WxH" -> (W, H), both positive."""
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -205,8 +205,9 @@ def _signal(path: str, batch: int):
     return ImageSignal.from_path(path, batch_size=batch)
 
 
-TRAINING_DEFAULTS = TrainingDefaults(params="128k", steps=2000, batch=2**18, batch_unit="pixels",
-                                     eval_every=250, eval_what="PSNR evaluations")
+TRAINING_DEFAULTS = TrainingDefaults(
+    params="128k", steps=2000, batch=2**18, batch_unit="pixels", eval_every=250, eval_what="PSNR evaluations"
+)
 
 
 def _print_report(report: dict, out: Path) -> None:
@@ -264,7 +265,10 @@ def cmd_demo(args) -> int:
     from rbfield.train import TrainConfig
 
     photo = data.astronaut()
-    signal = ImageSignal(image_to_float(centre_crop(photo, DEMO_CROP)), name=f"astronaut (scikit-image), centre {DEMO_CROP}x{DEMO_CROP} crop")
+    signal = ImageSignal(
+        image_to_float(centre_crop(photo, DEMO_CROP)),
+        name=f"astronaut (scikit-image), centre {DEMO_CROP}x{DEMO_CROP} crop",
+    )
     out = Path(args.out)
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)

@@ -25,13 +25,25 @@ def register(verbs: dict) -> None:
     export = verbs["export"].add_parser("mesh", help="extract the surface of a fitted SDF or scene field")
     export.add_argument("checkpoint", help="run folder or field .safetensors")
     export.add_argument("--out", required=True, help="output mesh (.ply, .obj or .glb)")
-    export.add_argument("--res", type=int, help=f"grid resolution per axis (default {sdf.DEFAULT_RES} for an SDF, "
-                        f"{nerf.DEFAULT_MESH_RES} for a scene)")
-    export.add_argument("--min-piece", type=share_in_unit_interval, default=MIN_PIECE_SHARE, metavar="SHARE",
-                        help="drop mesh pieces with less than this share of the largest piece's area "
-                        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
-    export.add_argument("--level", type=float, default=DEFAULT_LEVEL,
-                        help=f"scenes: density iso-level (default {DEFAULT_LEVEL:g})")
-    export.add_argument("--no-fill", action="store_true",
-                        help="scenes: do not fill what is hidden from outside the box (scenes filmed from inside it)")
+    export.add_argument(
+        "--res",
+        type=int,
+        help=f"grid resolution per axis (default {sdf.DEFAULT_RES} for an SDF, {nerf.DEFAULT_MESH_RES} for a scene)",
+    )
+    export.add_argument(
+        "--min-piece",
+        type=share_in_unit_interval,
+        default=MIN_PIECE_SHARE,
+        metavar="SHARE",
+        help="drop mesh pieces with less than this share of the largest piece's area "
+        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)",
+    )
+    export.add_argument(
+        "--level", type=float, default=DEFAULT_LEVEL, help=f"scenes: density iso-level (default {DEFAULT_LEVEL:g})"
+    )
+    export.add_argument(
+        "--no-fill",
+        action="store_true",
+        help="scenes: do not fill what is hidden from outside the box (scenes filmed from inside it)",
+    )
     export.set_defaults(handler=cmd_export_mesh)

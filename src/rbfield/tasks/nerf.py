@@ -144,8 +144,17 @@ def camera_config(scene: Path, train: Views, downscale: int) -> dict:
     positions = train.poses[:, :3, 3]
     radius = float(positions.norm(dim=-1).mean())
     fx, fy, cx, cy = train.intrinsics[0].tolist()
-    return {"scene": str(scene.resolve()), "downscale": downscale, "width": train.width, "height": train.height,
-            "fx": fx, "fy": fy, "cx": cx, "cy": cy, "radius": radius}
+    return {
+        "scene": str(scene.resolve()),
+        "downscale": downscale,
+        "width": train.width,
+        "height": train.height,
+        "fx": fx,
+        "fy": fy,
+        "cx": cx,
+        "cy": cy,
+        "radius": radius,
+    }
 
 
 def fit_scene(
@@ -182,17 +191,35 @@ def fit_scene(
     test_views = read_split(scene, "test", downscale)
     lpips = load_lpips()  # before training, so a broken weights file stops the run at once
     warmup = max(1, round(0.15 * train.steps)) if train.steps else 500
-    signal = RadianceSignal(train_views, test_views, step_size(DEFAULT_BOX), batch_rays,
-                            eval_views=(0, test_views.count // 2), rbf_warmup_steps=warmup,
-                            camera=camera_config(scene, train_views, downscale))
+    signal = RadianceSignal(
+        train_views,
+        test_views,
+        step_size(DEFAULT_BOX),
+        batch_rays,
+        eval_views=(0, test_views.count // 2),
+        rbf_warmup_steps=warmup,
+        camera=camera_config(scene, train_views, downscale),
+    )
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
     counts = field.param_counts()
-    log(f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen parameters "
+    log(
+        f"{field_name}: {counts['trainable']:,} trainable + "
+        f"{counts['total'] - counts['trainable']:,} frozen parameters "
         f"(+ {counts['acceleration']:,} occupancy cells) on {scene.name}: {train_views.count} training views of "
-        f"{train_views.width}x{train_views.height}, {test_views.count} test views")
+        f"{train_views.width}x{train_views.height}, {test_views.count} test views"
+    )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", {"field": field.config, "train": dict(vars(train)), "scene": str(scene),
-                                            "downscale": downscale, "batch_rays": batch_rays, "rbf_warmup_steps": warmup})
+    atomic_write_json(
+        out / "config.json",
+        {
+            "field": field.config,
+            "train": dict(vars(train)),
+            "scene": str(scene),
+            "downscale": downscale,
+            "batch_rays": batch_rays,
+            "rbf_warmup_steps": warmup,
+        },
+    )
     torch.manual_seed(train.seed)
     result = fit(field, signal, train, run_dir=out, resume=resume)
     save_field(field, out)
@@ -240,8 +267,14 @@ def load_radiance_field(checkpoint: str | Path):
     return load_field(checkpoint, task="radiance")
 
 
-def render_scene(checkpoint: str | Path, out: str | Path, split: str | None = "test", orbit: int | None = None,
-                 data: str | Path | None = None, fps: int = 12) -> dict:
+def render_scene(
+    checkpoint: str | Path,
+    out: str | Path,
+    split: str | None = "test",
+    orbit: int | None = None,
+    data: str | Path | None = None,
+    fps: int = 12,
+) -> dict:
     """Render a fitted field: a split of its scene (with metrics) or an orbit of ``orbit`` frames.
 
     Writes PNGs, depth maps and a video into ``out``; returns a summary.
@@ -269,14 +302,28 @@ def render_scene(checkpoint: str | Path, out: str | Path, split: str | None = "t
     metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
     video = write_video(out / "video", np.stack(writer.frames), fps=fps)
     lpips_value, settings = lpips_report(metrics, lpips)
-    summary = {"split": split, "scene": str(scene), "psnr": metrics["psnr"], "ssim": metrics["ssim"],
-               "lpips": lpips_value, "per_view": metrics["per_view"], "video": str(video), "metric_settings": settings}
+    summary = {
+        "split": split,
+        "scene": str(scene),
+        "psnr": metrics["psnr"],
+        "ssim": metrics["ssim"],
+        "lpips": lpips_value,
+        "per_view": metrics["per_view"],
+        "video": str(video),
+        "metric_settings": settings,
+    }
     atomic_write_json(out / "metrics.json", summary)
     return summary
 
 
-def export_scene_mesh(checkpoint: str | Path, resolution: int, out: str | Path, level: float = DEFAULT_LEVEL,
-                      fill: bool = True, min_piece_share: float = MIN_PIECE_SHARE) -> tuple[int, int]:
+def export_scene_mesh(
+    checkpoint: str | Path,
+    resolution: int,
+    out: str | Path,
+    level: float = DEFAULT_LEVEL,
+    fill: bool = True,
+    min_piece_share: float = MIN_PIECE_SHARE,
+) -> tuple[int, int]:
     """Coloured mesh of a radiance field's surface (:func:`extract_mesh`); returns (vertices, faces)."""
     field = load_radiance_field(checkpoint)
     vertices, faces, colours = extract_mesh(field, resolution, level, fill, min_piece_share)
@@ -292,8 +339,14 @@ def export_scene_mesh(checkpoint: str | Path, resolution: int, out: str | Path, 
 DEFAULT_MESH_RES = 256
 
 
-TRAINING_DEFAULTS = TrainingDefaults(params=DEFAULT_PARAMS, steps=2000, batch=DEFAULT_BATCH_RAYS, batch_unit="rays",
-                                     eval_every=500, eval_what="PSNR checks on two test views")
+TRAINING_DEFAULTS = TrainingDefaults(
+    params=DEFAULT_PARAMS,
+    steps=2000,
+    batch=DEFAULT_BATCH_RAYS,
+    batch_unit="rays",
+    eval_every=500,
+    eval_what="PSNR checks on two test views",
+)
 
 
 def cmd_fit_nerf(args) -> int:
@@ -301,12 +354,27 @@ def cmd_fit_nerf(args) -> int:
     train = train_config(args)
     out = Path(args.out or f"runs/{Path(args.scene).name}-{args.field}")
     with reporting_interrupts(lambda: report_interrupt(out)):
-        report = fit_scene(args.scene, out, args.field, args.params, train, args.downscale, args.batch,
-                           resume=args.resume, video=not args.no_video)
+        report = fit_scene(
+            args.scene,
+            out,
+            args.field,
+            args.params,
+            train,
+            args.downscale,
+            args.batch,
+            resume=args.resume,
+            video=not args.no_video,
+        )
     lpips = report["lpips"] if isinstance(report["lpips"], str) else f"{report['lpips']:.4f}"
-    print(f"{report['method']}: test PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.4f} over {report['test_views']} views "
-          f"after {report['steps']} steps in {report['seconds']:.1f} s; LPIPS {lpips}")
-    print(f"results in {out}/ (metrics.json, renders/, {Path(report['video']).name if report['video'] else 'no video'}, field.safetensors)")
+    print(
+        f"{report['method']}: test PSNR {report['psnr']:.2f} dB, SSIM "
+        f"{report['ssim']:.4f} over {report['test_views']} views "
+        f"after {report['steps']} steps in {report['seconds']:.1f} s; LPIPS {lpips}"
+    )
+    print(
+        f"results in {out}/ (metrics.json, renders/, "
+        f"{Path(report['video']).name if report['video'] else 'no video'}, field.safetensors)"
+    )
     return 0
 
 
@@ -314,7 +382,9 @@ def cmd_render_nerf(args) -> int:
 
     summary = render_scene(args.checkpoint, args.out, split=args.split, orbit=args.orbit, data=args.data)
     if "psnr" in summary:
-        print(f"{summary['split']}: PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}; video {summary['video']}")
+        print(
+            f"{summary['split']}: PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}; video {summary['video']}"
+        )
     else:
         print(f"{summary['frames']} orbit frames in {args.out}/; video {summary['video']}")
     return 0
@@ -323,8 +393,9 @@ def cmd_render_nerf(args) -> int:
 def cmd_export_mesh(args) -> int:
     """``export mesh`` of a scene field (dispatched here by :mod:`rbfield.tasks.mesh_export`)."""
     res = DEFAULT_MESH_RES if args.res is None else args.res
-    n_vertices, n_faces = export_scene_mesh(args.checkpoint, res, args.out, args.level, fill=not args.no_fill,
-                                            min_piece_share=args.min_piece)
+    n_vertices, n_faces = export_scene_mesh(
+        args.checkpoint, res, args.out, args.level, fill=not args.no_fill, min_piece_share=args.min_piece
+    )
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, vertex colours)")
     return 0
 
@@ -332,7 +403,9 @@ def cmd_export_mesh(args) -> int:
 def register(verbs: dict, commands) -> None:
     """Add ``fit nerf`` and ``render nerf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s)."""
     fit = verbs["fit"].add_parser("nerf", help="fit a radiance field to posed photos (NeRF Blender format)")
-    fit.add_argument("scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)")
+    fit.add_argument(
+        "scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)"
+    )
     fit.add_argument("--field", default="neurbf", choices=presets_for("radiance"), help="field (default neurbf)")
     add_run_arguments(fit, "runs/<scene>-<field>")
     add_training_arguments(fit, TRAINING_DEFAULTS)
@@ -340,10 +413,14 @@ def register(verbs: dict, commands) -> None:
     fit.add_argument("--no-video", action="store_true", help="skip the test-path video")
     fit.set_defaults(handler=cmd_fit_nerf)
 
-    render = verbs["render"].add_parser("nerf", help="render a fitted radiance field: a split with metrics, or an orbit")
+    render = verbs["render"].add_parser(
+        "nerf", help="render a fitted radiance field: a split with metrics, or an orbit"
+    )
     render.add_argument("checkpoint", help="run folder or field .safetensors")
     which = render.add_mutually_exclusive_group()
-    which.add_argument("--split", default="test", choices=("train", "val", "test"), help="render this split (default test)")
+    which.add_argument(
+        "--split", default="test", choices=("train", "val", "test"), help="render this split (default test)"
+    )
     which.add_argument("--orbit", type=int, help="render N frames on a 30-degree orbit instead")
     render.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
     render.add_argument("--out", required=True, help="output folder")

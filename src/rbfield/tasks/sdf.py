@@ -4,7 +4,7 @@ A run folder holds::
 
     config.json               the settings used
     field.safetensors/.json   the fitted field; its config carries the
-                              normalisation (input units <-> [0, 1]^3)
+                              normalization (input units <-> [0, 1]^3)
     checkpoint.pt             resumable training state
     mesh.ply                  marching-cubes mesh without small floating pieces,
                               in the input's coordinates
@@ -19,9 +19,9 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -128,7 +128,7 @@ METRIC_SETTINGS = {
 }
 
 
-def load_normalised(path: str | Path) -> tuple[Mesh | PointCloud, Normalization]:
+def load_normalized(path: str | Path) -> tuple[Mesh | PointCloud, Normalization]:
     """Read a mesh or oriented point cloud and map it into [0, 1]^3."""
     shape = load_shape(path)
     if isinstance(shape, Mesh):
@@ -142,7 +142,7 @@ class Reference:
     """What a fitted shape is judged against, in domain units.
 
     Args:
-        shape: a normalised mesh (all metrics) or point cloud (no IoU: its
+        shape: a normalized mesh (all metrics) or point cloud (no IoU: its
             inside is unknown; the input points and normals are the surface).
         seed: seeds the samples.
         samples: surface samples per mesh (Chamfer, NAE, F-score).
@@ -171,8 +171,14 @@ class Reference:
             metrics["iou_uniform"] = sign_iou(predicted[:half], self.iou_sdf[:half])
             metrics["iou_near"] = sign_iou(predicted[half:], self.iou_sdf[half:])
         if len(faces) == 0:
-            return {**metrics, "chamfer_l1": None, "chamfer_l2": None, "nae_deg": None,
-                    "normal_consistency": None, "fscore": 0.0}
+            return {
+                **metrics,
+                "chamfer_l1": None,
+                "chamfer_l2": None,
+                "nae_deg": None,
+                "normal_consistency": None,
+                "fscore": 0.0,
+            }
         points, normals = sample_surface(vertices, faces, self.samples, seed=1)
         return {**metrics, **surface_metrics(points, normals, self.points, self.normals)}
 
@@ -186,8 +192,9 @@ def _signal(shape: Mesh | PointCloud, name: str, batch: int, seed: int, gradient
     return signal
 
 
-def shape_mesh(field: Callable[[torch.Tensor], torch.Tensor], resolution: int,
-               min_piece_share: float = MIN_PIECE_SHARE) -> tuple[np.ndarray, np.ndarray]:
+def shape_mesh(
+    field: Callable[[torch.Tensor], torch.Tensor], resolution: int, min_piece_share: float = MIN_PIECE_SHARE
+) -> tuple[np.ndarray, np.ndarray]:
     """The field's zero set by chunked marching cubes at resolution^3, without
     pieces under ``min_piece_share`` of the largest piece's area. ``field`` is
     a fitted field or any function from (P, 3) domain points to P values.
@@ -230,7 +237,7 @@ def fit_sdf(
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape, normalization = load_normalised(path)
+        shape, normalization = load_normalized(path)
         signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
@@ -239,13 +246,22 @@ def fit_sdf(
     field = build_field(field_name, spec, parse_budget(params), seed=train.seed)
     counts = field.param_counts()
     kind = "mesh" if isinstance(shape, Mesh) else "point cloud"
-    log(f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
-        f"parameters on {signal.name} ({kind})")
+    log(
+        f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
+        f"parameters on {signal.name} ({kind})"
+    )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", {
-        "field": field.config, "train": dict(vars(train)), "input": str(path),
-        "mesh_resolution": mesh_resolution, "batch": batch, "gradient_step": signal.gradient_step,
-    })
+    atomic_write_json(
+        out / "config.json",
+        {
+            "field": field.config,
+            "train": dict(vars(train)),
+            "input": str(path),
+            "mesh_resolution": mesh_resolution,
+            "batch": batch,
+            "gradient_step": signal.gradient_step,
+        },
+    )
     result = initialize_and_fit(field, signal, train, out, resume, log)
     save_field(field, out)
 
@@ -278,25 +294,30 @@ def fit_sdf(
         "history": result.history,
     }
     iou = "n/a" if metrics["iou"] is None else f"{metrics['iou']:.4f}"
-    save_preview(out / "views.png", vertices, faces, f"{field_name}, {counts['trainable']:,} params, "
-                 f"{result.steps} steps: IoU {iou}")
+    save_preview(
+        out / "views.png",
+        vertices,
+        faces,
+        f"{field_name}, {counts['trainable']:,} params, {result.steps} steps: IoU {iou}",
+    )
     atomic_write_json(out / "metrics.json", report)
     return report
 
 
 def load_sdf_field(checkpoint: str | Path) -> tuple[torch.nn.Module, Normalization]:
-    """Load a fitted SDF field and its normalisation (input units <-> domain)."""
+    """Load a fitted SDF field and its normalization (input units <-> domain)."""
     field = load_field(checkpoint, task="sdf")
     config = read_field_config(checkpoint)
-    # rbfield 0.1 kept the normalisation at the top of the config.
+    # rbfield 0.1 kept the normalization at the top of the config.
     stored = config["spec"].get("context", {}).get("normalization") or config.get("normalization")
     if stored is None:
-        raise RbfieldError(f"{checkpoint}: the field has no normalisation; it was not written by 'rbfield fit sdf'")
+        raise RbfieldError(f"{checkpoint}: the field has no normalization; it was not written by 'rbfield fit sdf'")
     return field, Normalization.from_dict(stored)
 
 
-def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path,
-                min_piece_share: float = MIN_PIECE_SHARE) -> tuple[int, int]:
+def export_mesh(
+    checkpoint: str | Path, resolution: int, out: str | Path, min_piece_share: float = MIN_PIECE_SHARE
+) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
 
     Returns:
@@ -312,10 +333,15 @@ def export_mesh(checkpoint: str | Path, resolution: int, out: str | Path,
     return len(vertices), len(faces)
 
 
-def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution: int = 512,
-                        min_piece_share: float = MIN_PIECE_SHARE, metric_samples: int = SURFACE_SAMPLES) -> dict:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    against: str | Path,
+    resolution: int = 512,
+    min_piece_share: float = MIN_PIECE_SHARE,
+    metric_samples: int = SURFACE_SAMPLES,
+) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
-    coordinates (mapped into the domain with the field's own normalisation)."""
+    coordinates (mapped into the domain with the field's own normalization)."""
     check_resolution(resolution)
     field, normalization = load_sdf_field(checkpoint)
     with warnings.catch_warnings():
@@ -326,37 +352,75 @@ def evaluate_checkpoint(checkpoint: str | Path, against: str | Path, resolution:
     else:
         shape = PointCloud(normalization.forward(shape.points), shape.normals)
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
-    return {**Reference(shape, samples=metric_samples).score(field, vertices, faces), "mesh_resolution": resolution,
-            "mesh_min_piece_share": min_piece_share, "metric_samples": metric_samples,
-            "metric_settings": METRIC_SETTINGS}
+    return {
+        **Reference(shape, samples=metric_samples).score(field, vertices, faces),
+        "mesh_resolution": resolution,
+        "mesh_min_piece_share": min_piece_share,
+        "metric_samples": metric_samples,
+        "metric_settings": METRIC_SETTINGS,
+    }
 
 
-def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], params: int | str,
-                train: TrainConfig, mesh_resolution: int = 512, batch: int = DEFAULT_BATCH, log=print,
-                min_piece_share: float = MIN_PIECE_SHARE, gradient_step: float | None = None,
-                metric_samples: int = SURFACE_SAMPLES) -> list[dict]:
+def compare_sdf(
+    path: str | Path,
+    out: str | Path,
+    field_names: list[str],
+    params: int | str,
+    train: TrainConfig,
+    mesh_resolution: int = 512,
+    batch: int = DEFAULT_BATCH,
+    log=print,
+    min_piece_share: float = MIN_PIECE_SHARE,
+    gradient_step: float | None = None,
+    metric_samples: int = SURFACE_SAMPLES,
+) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md."""
     out = Path(out)
     reports = []
     for name in field_names:
-        reports.append(fit_sdf(path, out / name, name, params, train, mesh_resolution, batch, log=log,
-                               min_piece_share=min_piece_share, gradient_step=gradient_step,
-                               metric_samples=metric_samples))
-        log(f"{name}: IoU {format_metric(reports[-1]['iou'], 4)} (insides {format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
-            f"in {reports[-1]['seconds']:.1f} s")
+        reports.append(
+            fit_sdf(
+                path,
+                out / name,
+                name,
+                params,
+                train,
+                mesh_resolution,
+                batch,
+                log=log,
+                min_piece_share=min_piece_share,
+                gradient_step=gradient_step,
+                metric_samples=metric_samples,
+            )
+        )
+        log(
+            f"{name}: IoU {format_metric(reports[-1]['iou'], 4)} (insides "
+            f"{format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
+            f"in {reports[-1]['seconds']:.1f} s"
+        )
     rows = [
-        "| field | IoU | IoU insides | Chamfer L1 | NAE (deg) | F-score | trainable params | total params | steps | seconds |",
+        "| field | IoU | IoU insides | Chamfer L1 | NAE (deg) | "
+        "F-score | trainable params | total params | steps | seconds |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in reports:
         rows.append(
-            f"| {r['field']} | {format_metric(r['iou'], 4)} | {format_metric(r['iou_inside'], 4)} | {format_metric(r['chamfer_l1'], 5)} | {format_metric(r['nae_deg'], 2)} | "
+            f"| {r['field']} | {format_metric(r['iou'], 4)} | {format_metric(r['iou_inside'], 4)} "
+            f"| {format_metric(r['chamfer_l1'], 5)} | {format_metric(r['nae_deg'], 2)} | "
             f"{format_metric(r['fscore'], 4)} | {r['trainable_params']:,} | {r['total_params']:,} | {r['steps']} | "
             f"{r['seconds']:.1f} |"
         )
     summary = [{k: v for k, v in r.items() if k not in ("history", "metric_settings")} for r in reports]
-    atomic_write_json(out / "compare.json", {"input": str(path), "params": parse_budget(params), "runs": summary,
-                                             "metric_samples": metric_samples, "metric_settings": METRIC_SETTINGS})
+    atomic_write_json(
+        out / "compare.json",
+        {
+            "input": str(path),
+            "params": parse_budget(params),
+            "runs": summary,
+            "metric_samples": metric_samples,
+            "metric_settings": METRIC_SETTINGS,
+        },
+    )
     atomic_write_bytes(out / "compare.md", ("\n".join(rows) + "\n").encode())
     return reports
 
@@ -367,41 +431,74 @@ def compare_sdf(path: str | Path, out: str | Path, field_names: list[str], param
 DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
 
 
-TRAINING_DEFAULTS = TrainingDefaults(params=DEFAULT_PARAMS, steps=DEFAULT_STEPS, batch=DEFAULT_BATCH,
-                                     batch_unit="points", eval_every=250, eval_what="quick IoU checks")
+TRAINING_DEFAULTS = TrainingDefaults(
+    params=DEFAULT_PARAMS,
+    steps=DEFAULT_STEPS,
+    batch=DEFAULT_BATCH,
+    batch_unit="points",
+    eval_every=250,
+    eval_what="quick IoU checks",
+)
 
 
 def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, TRAINING_DEFAULTS)
-    parser.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
-    parser.add_argument("--gradient-step", type=number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
-                        metavar="H",
-                        help="central-difference step of the loss's gradient terms, in unit-cube units; "
-                        "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
-                        f"{DIFFERENCE_STEP:g} for a point cloud)")
+    parser.add_argument(
+        "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
+    )
+    parser.add_argument(
+        "--gradient-step",
+        type=number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
+        metavar="H",
+        help="central-difference step of the loss's gradient terms, in unit-cube units; "
+        "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
+        f"{DIFFERENCE_STEP:g} for a point cloud)",
+    )
     _add_scoring_arguments(parser)
 
 
 def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
-    parser.add_argument("--min-piece", type=share_in_unit_interval, default=MIN_PIECE_SHARE, metavar="SHARE",
-                        help="drop mesh pieces with less than this share of the largest piece's area "
-                        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)")
-    parser.add_argument("--metric-samples", type=number_in(1000, math.inf, "an integer >= 1000", int),
-                        default=SURFACE_SAMPLES, metavar="N",
-                        help="surface samples per mesh for Chamfer, NAE and F-score "
-                        f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)")
+    parser.add_argument(
+        "--min-piece",
+        type=share_in_unit_interval,
+        default=MIN_PIECE_SHARE,
+        metavar="SHARE",
+        help="drop mesh pieces with less than this share of the largest piece's area "
+        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)",
+    )
+    parser.add_argument(
+        "--metric-samples",
+        type=number_in(1000, math.inf, "an integer >= 1000", int),
+        default=SURFACE_SAMPLES,
+        metavar="N",
+        help="surface samples per mesh for Chamfer, NAE and F-score "
+        f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)",
+    )
 
 
 def cmd_fit_sdf(args) -> int:
 
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     with reporting_interrupts(lambda: report_interrupt(out)):
-        r = fit_sdf(args.path, out, args.field, args.params, train_config(args), args.res, args.batch,
-                    resume=args.resume, min_piece_share=args.min_piece, gradient_step=args.gradient_step,
-                    metric_samples=args.metric_samples)
-    print(f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
-          f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s")
+        r = fit_sdf(
+            args.path,
+            out,
+            args.field,
+            args.params,
+            train_config(args),
+            args.res,
+            args.batch,
+            resume=args.resume,
+            min_piece_share=args.min_piece,
+            gradient_step=args.gradient_step,
+            metric_samples=args.metric_samples,
+        )
+    print(
+        f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), "
+        f"Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
+        f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s"
+    )
     print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
     return 0
 
@@ -425,9 +522,18 @@ def cmd_compare_sdf(args) -> int:
     names = parse_field_names(args.fields, presets_for("sdf"))
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     with reporting_interrupts(lambda: report_finished_runs(out)):
-        compare_sdf(args.path, out, names, args.params, train_config(args), args.res, args.batch,
-                    min_piece_share=args.min_piece, gradient_step=args.gradient_step,
-                    metric_samples=args.metric_samples)
+        compare_sdf(
+            args.path,
+            out,
+            names,
+            args.params,
+            train_config(args),
+            args.res,
+            args.batch,
+            min_piece_share=args.min_piece,
+            gradient_step=args.gradient_step,
+            metric_samples=args.metric_samples,
+        )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
     return 0
@@ -450,7 +556,9 @@ def register(verbs: dict, commands) -> None:
     evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
     evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
     evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
-    evaluate.add_argument("--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})")
+    evaluate.add_argument(
+        "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
+    )
     _add_scoring_arguments(evaluate)
     evaluate.set_defaults(handler=cmd_eval_sdf)
 

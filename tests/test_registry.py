@@ -1,0 +1,95 @@
+"""The preset registry: every preset builds and sizes itself for every task it has, and configs round-trip."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from rbfield import PRESETS, SignalSpec, build_field, default_settings, field_from_config, load_field, save_field
+from rbfield.errors import RbfieldError
+from rbfield.signals.radiance import scene_spec
+
+SPECS = {
+    "image": SignalSpec("image", 2, 3, (256, 256)),
+    "sdf": SignalSpec("sdf", 3, 1, (512, 512, 512), context={"normalization": {"centre": [0, 0, 0], "scale": 1.0}}),
+    "radiance": scene_spec({"width": 200, "height": 200}),
+}
+BUDGETS = {"image": 128_000, "sdf": 500_000, "radiance": 1_000_000}
+CASES = [(preset, task) for preset, tasks in PRESETS.items() for task in tasks]
+
+
+def _outputs(field, task: str, points: int = 7):
+    x = torch.rand(points, SPECS[task].in_dim)
+    if task == "radiance":
+        density, colour = field(x * 2 - 1, torch.nn.functional.normalize(torch.randn(points, 3), dim=-1))
+        return torch.cat([density[:, None], colour], -1)
+    return field(x)
+
+
+@pytest.mark.parametrize(("preset", "task"), CASES, ids=[f"{p}-{t}" for p, t in CASES])
+def test_every_preset_fills_its_budget_for_every_task(preset, task):
+    budget = BUDGETS[task]
+    field = build_field(preset, SPECS[task], budget)
+    counts = field.param_counts()
+    # Sized to the budget: never over it, and close to it (the scene hash grid's power-of-two
+    # tables leave the most unused: 7.5 % at this budget).
+    assert 0.9 * budget <= counts["trainable"] <= budget
+    assert counts["total"] >= counts["trainable"]
+    assert counts["trainable"] == sum(p.numel() for group in field.param_groups() for p in group["params"])
+    assert _outputs(field, task).shape == (7, 4 if task == "radiance" else SPECS[task].out_dim)
+
+
+@pytest.mark.parametrize(("preset", "task"), CASES, ids=[f"{p}-{t}" for p, t in CASES])
+def test_a_config_rebuilds_the_same_field(preset, task):
+    field = build_field(preset, SPECS[task], BUDGETS[task], seed=3)
+    rebuilt = field_from_config(field.config)
+    assert rebuilt.config == field.config
+    before, after = field.state_dict(), rebuilt.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+@pytest.mark.parametrize(("preset", "task"), CASES, ids=[f"{p}-{t}" for p, t in CASES])
+def test_a_tiny_budget_is_refused_with_the_smallest_that_fits(preset, task):
+    with pytest.raises(RbfieldError, match="too small") as error:
+        build_field(preset, SPECS[task], 50)
+    needed = int(str(error.value).split("needs at least ")[1].split()[0].rstrip(";"))
+    build_field(preset, SPECS[task], needed)  # the figure the message gives is enough
+
+
+def test_custom_settings_are_used_recorded_and_reloaded(tmp_path):
+    settings = replace(default_settings("neurbf", "image"), grid_share=0.25, channels=16)
+    field = build_field("neurbf", SPECS["image"], "128k", settings=settings)
+    default = build_field("neurbf", SPECS["image"], "128k")
+    assert field.encoding.parts[0].out_dim == 16
+    assert field.encoding.parts[1].table.numel() > default.encoding.parts[1].table.numel()
+    assert field.config["settings"]["grid_share"] == 0.25
+    save_field(field, tmp_path)
+    loaded = load_field(tmp_path)
+    assert loaded.config == field.config
+    assert loaded.encoding.parts[0].out_dim == 16
+
+
+def test_settings_of_another_family_are_refused():
+    with pytest.raises(RbfieldError, match="takes NeuRBFSettings"):
+        build_field("neurbf", SPECS["image"], "128k", settings=default_settings("siren", "image"))
+
+
+def test_a_preset_without_settings_for_a_task_names_the_ones_that_have():
+    with pytest.raises(RbfieldError, match="no settings for 'image' signals.*neurbf"):
+        build_field("triplane", SPECS["image"], "128k")
+    with pytest.raises(RbfieldError, match="unknown field 'nope'"):
+        build_field("nope", SPECS["image"], "128k")
+
+
+def test_the_sdf_normalization_survives_a_rebuild():
+    field = build_field("neurbf", SPECS["sdf"], "200k")
+    assert field_from_config(field.config).config["spec"]["context"]["normalization"]["scale"] == 1.0
+
+
+def test_a_field_takes_any_leading_shape():
+    field = build_field("instant-ngp", SPECS["image"], "20k")
+    x = torch.rand(4, 5, 2)
+    assert torch.allclose(field(x), field(x.reshape(20, 2)).reshape(4, 5, 3))
