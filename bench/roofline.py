@@ -1,4 +1,4 @@
-"""Roofline note for one instant-ngp image training step (issue 4).
+"""Roofline note for one instant-ngp image training step.
 
 Measures, on this machine and thread count:
 

@@ -94,7 +94,7 @@ from rbfield.signals.image import centre_crop, image_to_float
 HASH_DEFAULTS = default_settings("instant-ngp", "image")
 
 TARGETS_DB = (35.0, 40.0)
-#: How many times sooner rbfield's fastest field should reach 40 dB than each peer (issue 4).
+#: How many times sooner rbfield's fastest field should reach 40 dB than each peer.
 PEER_TARGET_RATIOS = {"siren-pytorch": 10.0, "nerfstudio-hash": 4.0}
 #: A peer's default cap is its target ratio x T x this factor.
 CAP_FACTOR = 1.5
@@ -443,7 +443,7 @@ def ratio_cell(runs: list[dict], target: str, fastest: tuple[str, float] | None)
 
 
 def verdicts(state: dict) -> list[str]:
-    """One line per peer on issue 4's check at 40 dB."""
+    """One line per peer on the time-to-40-dB check."""
     fastest = fastest_rbfield(state, "40")
     if fastest is None:
         return ["- no rbfield field reached 40 dB, so there is no ratio to check."]
@@ -526,7 +526,7 @@ def markdown(state: dict) -> str:
             "",
             *details,
             "",
-            f"Issue 4's check (40 dB, {threads}):",
+            f"Time to 40 dB against the peers ({threads}):",
             "",
             *(verdicts(state) or ["- no peer ran yet."]),
             "",
