@@ -24,10 +24,10 @@ def photo() -> np.ndarray:
 @pytest.mark.parametrize(
     "layout",
     [
-        dict(tile=(128, 128), compression="zlib", bigtiff=True),
-        dict(tile=(64, 64), compression="zlib", predictor=True, bigtiff=True),
-        dict(rowsperstrip=7),
-        dict(tile=(64, 64), planarconfig="separate"),
+        {"tile": (128, 128), "compression": "zlib", "bigtiff": True},
+        {"tile": (64, 64), "compression": "zlib", "predictor": True, "bigtiff": True},
+        {"rowsperstrip": 7},
+        {"tile": (64, 64), "planarconfig": "separate"},
     ],
     ids=["bigtiff-tiled-zlib", "tiled-predictor", "strips", "planar-separate"],
 )

@@ -86,7 +86,9 @@ def test_region_of_any_output_size():
         with pytest.raises(RbfieldError, match="region"):
             parse_region(text, 100, 100)
     huge = region_coords(123_456, 78_901, 3, 2, 200_000, 100_000)
-    expected = torch.tensor([[(123_456 + j + 0.5) / 200_000, (78_901 + i + 0.5) / 100_000] for i in range(2) for j in range(3)])
+    expected = torch.tensor(
+        [[(123_456 + j + 0.5) / 200_000, (78_901 + i + 0.5) / 100_000] for i in range(2) for j in range(3)]
+    )
     torch.testing.assert_close(huge, expected, rtol=0, atol=1e-7)
     whole = pixel_centres(40, 30).reshape(30, 40, 2)
     assert torch.equal(region_coords(7, 5, 11, 4, 40, 30), whole[5:9, 7:18].reshape(-1, 2))

@@ -52,7 +52,9 @@ def parse_region(text: str, width: int, height: int) -> tuple[int, int, int, int
     except ValueError:
         raise RbfieldError(f"cannot read region {text!r}; write x,y,w,h in pixels, e.g. 0,0,1024,768") from None
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise RbfieldError(f"region {text!r} is not inside the {width}x{height} output; x,y >= 0 and x+w, y+h within it")
+        raise RbfieldError(
+            f"region {text!r} is not inside the {width}x{height} output; x,y >= 0 and x+w, y+h within it"
+        )
     return x, y, w, h
 
 

@@ -48,11 +48,10 @@ _PILLOW_CONVERT = {"1": "L", "P": "RGB", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "
 def available_memory() -> int:
     """Bytes of memory the system can hand out now: MemAvailable from
     /proc/meminfo where there is one, else free pages x page size."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as file:
+        for line in file:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
@@ -113,7 +112,7 @@ class PixelStore:
         self.height, self.width, self.channels = array.shape
 
     @classmethod
-    def open(cls, path: str | os.PathLike, max_bytes: int | None = None) -> "PixelStore":
+    def open(cls, path: str | os.PathLike, max_bytes: int | None = None) -> PixelStore:
         """Read a TIFF/BigTIFF (tile by tile), PNG or JPEG into a compact array.
 
         Args:
@@ -294,7 +293,7 @@ def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
                     )
             try:
                 segment, (plane, _, top, left, _), shape = page.decode(data, index, jpegtables=page.jpegtables)
-            except Exception as error:  # codecs raise many types for corrupt data
+            except Exception as error:  # noqa: BLE001 - codecs raise many types for corrupt data
                 raise RbfieldError(f"{path}: {where} is corrupt ({type(error).__name__}: {error})") from None
             _place_segment(array, segment, shape, plane, top, left, page.planarconfig)
     return array

@@ -63,7 +63,9 @@ def tiled_metrics(store: PixelStore, predict: Predictor, tile: int = METRIC_TILE
         prediction = torch.as_tensor(np.asarray(predict(x, y, wide, tall))).double()
         target = torch.from_numpy(store.read_float(x, y, wide, tall)).double()
         if prediction.shape != target.shape:
-            raise ValueError(f"predict gave {tuple(prediction.shape)} for a {wide}x{tall} region; expected {tuple(target.shape)}")
+            raise ValueError(
+                f"predict gave {tuple(prediction.shape)} for a {wide}x{tall} region; expected {tuple(target.shape)}"
+            )
         squared_error += ((prediction[:h, :w] - target[:h, :w]) ** 2).sum().item()
         if wide >= SSIM_WINDOW and tall >= SSIM_WINDOW:
             total, count = _ssim_map_sum(prediction, target, window)

@@ -129,11 +129,11 @@ def write_tiled_tiff(
 
     dtype = _SCALES[bits][1]
     sizes = pyramid_sizes(width, height, tile)
-    options = dict(
-        dtype=dtype, tile=(tile, tile), compression=compression, predictor=compression is not None,
-        photometric="rgb" if channels >= 3 else "minisblack",
-        extrasamples=("unassalpha",) if channels in (2, 4) else None, metadata=None,
-    )
+    options = {
+        "dtype": dtype, "tile": (tile, tile), "compression": compression, "predictor": compression is not None,
+        "photometric": "rgb" if channels >= 3 else "minisblack",
+        "extrasamples": ("unassalpha",) if channels in (2, 4) else None, "metadata": None,
+    }
 
     def full_resolution(lower: list[np.ndarray]) -> Iterator[np.ndarray]:
         for x, y, w, h in tiles(width, height, tile):
