@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from raster_photos import degraded, mosaic
 
+from raster_photos import degraded, mosaic
 from rbfield import build_field
 from rbfield.metrics import psnr, ssim
 from rbfield.raster.grid import field_predictor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from raster_photos import degraded, mosaic
 
+from raster_photos import degraded, mosaic
 from rbfield.raster.overview import choose_crops, overview, save_overview
 from rbfield.raster.store import PixelStore
 from rbfield.signals.image import image_to_float

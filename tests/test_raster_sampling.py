@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from raster_photos import mosaic
 from scipy.spatial import cKDTree
 from skimage import data
 from skimage.filters import sobel
 
+from raster_photos import mosaic
 from rbfield.encodings.rbf_init import weighted_kmeans
 from rbfield.raster.sampling import importance_sample, random_batch, sobel_region, tiles
 from rbfield.raster.store import PixelStore

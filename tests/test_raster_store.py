@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from raster_photos import mosaic
 
+from raster_photos import mosaic
 from rbfield.errors import RbfieldError
 from rbfield.raster.store import PixelStore
 from rbfield.signals.image import load_image
@@ -83,11 +83,16 @@ def test_region_and_gather(photo):
 def _bigtiff_header(width: int, height: int, samples: int = 3) -> bytes:
     """A BigTIFF header declaring one uncompressed width x height RGB strip that the file does not hold."""
     entries = [
-        (256, 16, 1, struct.pack("<Q", width)), (257, 16, 1, struct.pack("<Q", height)),
-        (258, 3, samples, struct.pack("<" + "H" * samples, *[8] * samples)), (259, 3, 1, struct.pack("<H", 1)),
-        (262, 3, 1, struct.pack("<H", 2)), (273, 16, 1, struct.pack("<Q", 16)),
-        (277, 3, 1, struct.pack("<H", samples)), (278, 16, 1, struct.pack("<Q", height)),
-        (279, 16, 1, struct.pack("<Q", width * height * samples)), (284, 3, 1, struct.pack("<H", 1)),
+        (256, 16, 1, struct.pack("<Q", width)),
+        (257, 16, 1, struct.pack("<Q", height)),
+        (258, 3, samples, struct.pack("<" + "H" * samples, *[8] * samples)),
+        (259, 3, 1, struct.pack("<H", 1)),
+        (262, 3, 1, struct.pack("<H", 2)),
+        (273, 16, 1, struct.pack("<Q", 16)),
+        (277, 3, 1, struct.pack("<H", samples)),
+        (278, 16, 1, struct.pack("<Q", height)),
+        (279, 16, 1, struct.pack("<Q", width * height * samples)),
+        (284, 3, 1, struct.pack("<H", 1)),
     ]
     ifd = struct.pack("<Q", len(entries))
     for tag, kind, count, value in entries:

@@ -7,8 +7,8 @@ import png
 import pytest
 import tifffile
 import torch
-from raster_photos import mosaic
 
+from raster_photos import mosaic
 from rbfield import build_field
 from rbfield.errors import RbfieldError
 from rbfield.raster.grid import field_predictor, parse_region, region_coords

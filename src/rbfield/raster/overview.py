@@ -92,8 +92,13 @@ def choose_crops(error: np.ndarray, factor: int, width: int, height: int, count:
 
 
 def save_overview(
-    path: str | os.PathLike, store: PixelStore, predict: Predictor, title: str,
-    max_side: int = OVERVIEW_SIDE, crops: int = 3, crop_side: int = CROP_SIDE,
+    path: str | os.PathLike,
+    store: PixelStore,
+    predict: Predictor,
+    title: str,
+    max_side: int = OVERVIEW_SIDE,
+    crops: int = 3,
+    crop_side: int = CROP_SIDE,
 ) -> list[Box]:
     """Write the overview-and-crops comparison figure as a PNG.
 
@@ -123,8 +128,16 @@ def save_overview(
     figure.colorbar(shown, ax=axes[0, 2], fraction=0.046)
     for number, (x, y, w, h) in enumerate(boxes, start=1):
         for axis in axes[0, :2]:
-            axis.add_patch(plt.Rectangle((x / factor - 0.5, y / factor - 0.5), w / factor, h / factor,
-                                         fill=False, edgecolor="cyan", linewidth=1))
+            axis.add_patch(
+                plt.Rectangle(
+                    (x / factor - 0.5, y / factor - 0.5),
+                    w / factor,
+                    h / factor,
+                    fill=False,
+                    edgecolor="cyan",
+                    linewidth=1,
+                )
+            )
             axis.text(x / factor, y / factor, str(number), color="cyan", va="bottom")
         crop_target = store.read_float(x, y, w, h)
         crop_prediction = np.asarray(predict(x, y, w, h), dtype=np.float32)

@@ -41,9 +41,7 @@ def init_sample_size(n_kernels: int) -> int:
     return max(MAX_INIT_POINTS, POINTS_PER_KERNEL * n_kernels)
 
 
-def random_batch(
-    store: PixelStore, batch_size: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(store: PixelStore, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch_size`` pixels drawn uniformly with replacement.
 
     Draws the same pixels, coordinates and targets as ``ImageSignal.batch``

@@ -45,7 +45,12 @@ def quantise(values, bits: int) -> np.ndarray:
 
 
 def write_png(
-    path: str | os.PathLike, predict: Predictor, width: int, height: int, channels: int, bits: int = 8,
+    path: str | os.PathLike,
+    predict: Predictor,
+    width: int,
+    height: int,
+    channels: int,
+    bits: int = 8,
     band_rows: int | None = None,
 ) -> None:
     """Write a width x height PNG, rendering ``band_rows`` rows at a time.
@@ -108,8 +113,14 @@ def _tiff_layout(block: np.ndarray) -> np.ndarray:
 
 
 def write_tiled_tiff(
-    path: str | os.PathLike, predict: Predictor, width: int, height: int, channels: int, bits: int = 8,
-    tile: int = TIFF_TILE, compression: str | None = "zlib",
+    path: str | os.PathLike,
+    predict: Predictor,
+    width: int,
+    height: int,
+    channels: int,
+    bits: int = 8,
+    tile: int = TIFF_TILE,
+    compression: str | None = "zlib",
 ) -> list[tuple[int, int]]:
     """Write a tiled, pyramidal BigTIFF, rendering one tile at a time.
 
@@ -130,9 +141,13 @@ def write_tiled_tiff(
     dtype = _SCALES[bits][1]
     sizes = pyramid_sizes(width, height, tile)
     options = {
-        "dtype": dtype, "tile": (tile, tile), "compression": compression, "predictor": compression is not None,
+        "dtype": dtype,
+        "tile": (tile, tile),
+        "compression": compression,
+        "predictor": compression is not None,
         "photometric": "rgb" if channels >= 3 else "minisblack",
-        "extrasamples": ("unassalpha",) if channels in (2, 4) else None, "metadata": None,
+        "extrasamples": ("unassalpha",) if channels in (2, 4) else None,
+        "metadata": None,
     }
 
     def full_resolution(lower: list[np.ndarray]) -> Iterator[np.ndarray]:
