@@ -182,3 +182,32 @@ def test_reads_nerfstudio_transforms(tmp_path):
     assert (train.count, test.count) == (7, 2)
     assert torch.isclose(train.intrinsics[1, 0], torch.tensor(2 * focal))
     assert torch.allclose(train.intrinsics[0], torch.tensor([focal, focal, 100.0, 100.0]))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ([[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 4], [0, 0, 0, 1]], "rows of equal length"),
+        ([[0, 0, 0, 0]] * 4, "singular"),
+    ],
+    ids=["ragged", "all-zero"],
+)
+def test_unusable_matrices_are_refused(tmp_path, matrix, message):
+    folder = make_scene(tmp_path)
+    rewrite(folder, lambda m: m["frames"][0].update(transform_matrix=matrix))
+    with pytest.raises(RbfieldError, match=message):
+        read_split(folder, "train")
+
+
+@pytest.mark.parametrize("angle", [0, -0.5, 3.5, "wide"])
+def test_impossible_fields_of_view_are_refused(tmp_path, angle):
+    folder = make_scene(tmp_path)
+    rewrite(folder, lambda m: m.update(camera_angle_x=angle))
+    with pytest.raises(RbfieldError, match="camera_angle_x must be"):
+        read_split(folder, "train")
+
+
+@pytest.mark.parametrize("downscale", [0, -2])
+def test_a_downscale_below_one_is_refused(downscale):
+    with pytest.raises(RbfieldError, match="--downscale must be a whole number of at least 1"):
+        read_split(SCENE, "train", downscale)

@@ -202,3 +202,19 @@ def test_shape_mesh_drops_floaters_and_keeps_large_pieces():
     assert len(cleaned.split(only_watertight=False)) == 2
     assert cleaned.area == pytest.approx(4 * np.pi * (0.15**2 + 0.12**2), rel=1e-2)
     assert np.linalg.norm(cleaned_vertices - [0.5, 0.85, 0.5], axis=1).min() > 0.05
+
+
+def test_a_stray_far_vertex_is_named(fandisk, tmp_path):
+    vertices = fandisk.vertices.copy()
+    vertices[17] = [1e30, 0.0, 0.0]
+    path = tmp_path / "stray.obj"
+    save_mesh(path, vertices, fandisk.faces)
+    with pytest.raises(RbfieldError, match="vertex 17 .* lies far from the rest"):
+        load_shape(path)
+
+
+def test_vertices_on_one_line_are_refused_quickly(tmp_path):
+    line = "".join(f"v {t} {2 * t} {3 * t}\n" for t in np.linspace(0.0, 1.0, 30) + 0.1)
+    faces = "".join(f"f {i} {i + 1} {i + 2}\n" for i in range(1, 28))
+    with pytest.raises(RbfieldError, match="lie on a line or a point"):
+        load_shape(_write(tmp_path / "line.obj", line + faces))

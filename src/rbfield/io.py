@@ -50,6 +50,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) ->
         raise RbfieldError(f"cannot write {path}: {error.strerror}") from None
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the user's usual mode
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
@@ -58,6 +59,13 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) ->
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -98,12 +106,17 @@ def field_bytes(field: FieldBase, half: bool = False) -> bytes:
     return safetensors_save(tensors, metadata={"rbfield_config": json.dumps(field.config)})
 
 
-def save_field(field: FieldBase, folder: str | os.PathLike) -> Path:
-    """Write ``field.safetensors`` and ``field.json`` into ``folder``; returns the weights path."""
-    folder = Path(folder)
-    atomic_write_bytes(folder / FIELD_FILE, field_bytes(field))
-    atomic_write_json(folder / CONFIG_FILE, field.config)
-    return folder / FIELD_FILE
+def save_field(field: FieldBase, destination: str | os.PathLike) -> Path:
+    """Write a field: into a run folder (``field.safetensors`` + ``field.json``), or to a ``.safetensors``
+    file (its config copy beside it, same stem, ``.json``). Returns the weights path."""
+    destination = Path(destination)
+    if destination.suffix == ".safetensors":
+        weights, config = destination, destination.with_suffix(".json")
+    else:
+        weights, config = destination / FIELD_FILE, destination / CONFIG_FILE
+    atomic_write_bytes(weights, field_bytes(field))
+    atomic_write_json(config, field.config)
+    return weights
 
 
 def export_compact(field: FieldBase, path: str | os.PathLike) -> int:

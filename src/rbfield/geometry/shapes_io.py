@@ -138,6 +138,28 @@ def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
     return check_mesh(Mesh(vertices, faces), path)
 
 
+#: Faces with less than this share of the squared extent count as zero-area (float64 round-off is ~1e-16).
+AREA_TOLERANCE = 1e-12
+#: The shape is mapped to [0, 1]^3 and fitted in float32 (7 significant digits): a bounding box this many
+#: times wider than the median edge leaves the bulk of the mesh unresolved.
+MAX_SPREAD = 1e6
+
+
+def _check_spread(mesh: Mesh, path: Path | str) -> None:
+    """Refuse a mesh whose bounding box is far wider than its edges: a stray vertex, not a shape."""
+    edges = mesh.vertices[mesh.faces[:, [1, 2, 0]]] - mesh.vertices[mesh.faces]
+    lengths = np.linalg.norm(edges.reshape(-1, 3), axis=1)
+    median_edge = float(np.median(lengths[lengths > 0])) if (lengths > 0).any() else 0.0
+    extent = float(np.ptp(mesh.vertices, axis=0).max())
+    if median_edge > 0 and extent > MAX_SPREAD * median_edge:
+        centre = np.median(mesh.vertices, axis=0)
+        farthest = int(np.argmax(np.abs(mesh.vertices - centre).max(axis=1)))
+        raise RbfieldError(
+            f"{path}: the mesh spans {extent:.3g} units but its median edge is {median_edge:.3g}; vertex "
+            f"{farthest} at {mesh.vertices[farthest].tolist()} lies far from the rest: remove stray vertices first"
+        )
+
+
 def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
     """Refuse meshes that cannot be fitted; warn about open, non-manifold or
     inconsistently wound ones (see :mod:`rbfield.geometry.edge_defects`)."""
@@ -146,9 +168,12 @@ def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
     _finite(mesh.vertices, Path(path), "vertices")
     if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
         raise RbfieldError(f"{path}: faces refer to vertices that do not exist")
+    _check_spread(mesh, path)
+    extent = float(np.ptp(mesh.vertices, axis=0).max())
     areas = face_areas(mesh.vertices, mesh.faces)
-    if not (areas > 0).any():
-        raise RbfieldError(f"{path}: every face has zero area; nothing to fit")
+    # Relative to the shape's size, so round-off areas of collinear vertices do not count.
+    if not (areas > AREA_TOLERANCE * extent**2).any():
+        raise RbfieldError(f"{path}: every face has zero area (the vertices lie on a line or a point); nothing to fit")
     defects = edge_defects(mesh.faces)
     if defects.open:
         warnings.warn(

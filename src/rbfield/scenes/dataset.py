@@ -18,6 +18,7 @@ is refused with a hint to downscale.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,12 +114,31 @@ def _load_rgba(path: Path, downscale: int) -> np.ndarray:
 
 
 def _pose(matrix, where: str) -> np.ndarray:
-    pose = np.asarray(matrix, dtype=np.float64)
+    """A camera-to-world 4x4 matrix (a 3x4 one gets its last row), with a clear error for anything else."""
+    try:
+        pose = np.asarray(matrix, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise RbfieldError(
+            f"{where}: transform_matrix must be a 4x4 matrix of numbers (rows of equal length)"
+        ) from None
     if pose.shape == (3, 4):
         pose = np.vstack([pose, [0.0, 0.0, 0.0, 1.0]])
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
         raise RbfieldError(f"{where}: transform_matrix must be a finite 4x4 matrix, got shape {pose.shape}")
+    if abs(np.linalg.det(pose[:3, :3])) < 1e-6:
+        raise RbfieldError(f"{where}: transform_matrix has no usable rotation (its 3x3 part is singular)")
     return pose
+
+
+def _field_of_view(meta: dict, json_path: Path) -> float:
+    """``camera_angle_x`` in radians, checked to be an angle a camera can have."""
+    try:
+        angle = float(meta["camera_angle_x"])
+    except (TypeError, ValueError):
+        raise RbfieldError(f"{json_path}: camera_angle_x must be a number (radians)") from None
+    if not 0.0 < angle < math.pi:
+        raise RbfieldError(f"{json_path}: camera_angle_x must be between 0 and pi radians, got {angle}")
+    return angle
 
 
 def _assemble(images: list, poses: list, intrinsics: list, names: list, where: str) -> Views:
@@ -184,7 +204,7 @@ def read_blender_split(
                 _check_cache(len(frames), first.width, first.height, downscale, max_cache_bytes, str(json_path))
         image = _load_rgba(path, downscale)
         height, width = image.shape[:2]
-        focal = 0.5 * width / np.tan(0.5 * float(meta["camera_angle_x"]))
+        focal = 0.5 * width / np.tan(0.5 * _field_of_view(meta, json_path))
         images.append(image)
         poses.append(_pose(frame["transform_matrix"], where))
         intrinsics.append([focal, focal, width / 2.0, height / 2.0])
@@ -235,6 +255,8 @@ def read_split(folder: str | Path, split: str, downscale: int = 1) -> Views:
     folder = Path(folder)
     if not folder.is_dir():
         raise RbfieldError(f"{folder}: no such scene folder")
+    if isinstance(downscale, bool) or not isinstance(downscale, int) or downscale < 1:
+        raise RbfieldError(f"--downscale must be a whole number of at least 1, got {downscale!r}")
     if split not in SPLITS:
         raise RbfieldError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if not (folder / f"transforms_{split}.json").exists() and (folder / "transforms.json").exists():
