@@ -1,8 +1,8 @@
 """Variants of one SDF fit (neurbf unless ``--field``), each run through ``fit_sdf`` (the code path of
 ``rbfield fit sdf``: run folder, piece filtering, marching cubes, metrics).
 
-Evidence for the SDF training defaults (``sdf_runs.DEFAULT_STEPS``,
-``signals.sdf.DEFAULT_BATCH``) and the preset (``NEURBF_SETTINGS["sdf"]``).
+Evidence for the SDF training defaults (``tasks.sdf.DEFAULT_STEPS``,
+``signals.sdf.DEFAULT_BATCH``) and the preset (``default_settings("neurbf", "sdf")``).
 A variant is a JSON object with any of:
 
 * ``steps``, ``batch``, ``seed``: as the CLI's ``--steps``, ``--batch``, ``--seed``;
@@ -13,8 +13,8 @@ A variant is a JSON object with any of:
   (``MeshSDF.normal_weight``; 0 turns it off);
 * ``gradient_step``: the central-difference step of the gradient terms
   (``--gradient-step``; 0: exact gradients; unset: the shape kind's default);
-* ``preset``: overrides of ``NEURBF_SETTINGS["sdf"]`` (lists become tuples;
-  neurbf only).
+* ``preset``: fields of the field's SDF settings dataclass to change (lists
+  become tuples).
 
     OMP_NUM_THREADS=2 python bench/sdf_fit_variants.py SCAN --out runs/variants \\
         --variants '{"3k x 2^14": {"steps": 3000, "batch": 16384}, "12k x 2^12": {"steps": 12000, "batch": 4096}}'
@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import rbfield.signals.sdf as sdf_signal
-from rbfield.fields import NEURBF_SETTINGS
+from rbfield.fields import default_settings
 from rbfield.tasks.sdf import DEFAULT_STEPS, fit_sdf, format_metric
 from rbfield.train import TrainConfig
 
@@ -47,15 +48,14 @@ VARIANT_KEYS = {
 
 
 def run_variant(path: str, out: Path, field: str, variant: dict, params: str, resolution: int) -> dict:
-    """Fit ``field`` with one variant's settings; the preset, spacing and normal
+    """Fit ``field`` with one variant's settings; the signal's spacing and normal
     weight are restored after."""
     unknown = set(variant) - VARIANT_KEYS
     if unknown:
         raise SystemExit(f"unknown variant keys {sorted(unknown)}; known: {sorted(VARIANT_KEYS)}")
-    preset, spacing = dict(NEURBF_SETTINGS["sdf"]), sdf_signal.RBF_SPACING
-    normal_weight = sdf_signal.MeshSDF.normal_weight
+    spacing, normal_weight = sdf_signal.RBF_SPACING, sdf_signal.MeshSDF.normal_weight
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.get("preset", {}).items()}
-    NEURBF_SETTINGS["sdf"] = {**preset, **overrides}
+    settings = replace(default_settings(field, "sdf"), **overrides)
     sdf_signal.RBF_SPACING = variant.get("rbf_spacing", spacing)
     sdf_signal.MeshSDF.normal_weight = variant.get("mesh_normal_weight", normal_weight)
     try:
@@ -71,9 +71,10 @@ def run_variant(path: str, out: Path, field: str, variant: dict, params: str, re
             variant.get("batch", sdf_signal.DEFAULT_BATCH),
             log=lambda *_: None,
             gradient_step=variant.get("gradient_step"),
+            settings=settings,
         )
     finally:
-        NEURBF_SETTINGS["sdf"], sdf_signal.RBF_SPACING = preset, spacing
+        sdf_signal.RBF_SPACING = spacing
         sdf_signal.MeshSDF.normal_weight = normal_weight
 
 

@@ -221,8 +221,11 @@ def fit_sdf(
     min_piece_share: float = MIN_PIECE_SHARE,
     gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
+    settings: object | None = None,
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
+
+    ``settings`` replaces the preset's default settings (see :func:`rbfield.fields.default_settings`).
 
     ``gradient_step`` is the central-difference step of the loss's gradient
     terms (domain units; 0: exact gradients by a double backward, slower;
@@ -243,7 +246,7 @@ def fit_sdf(
         log(f"warning: {warning.message}")
     torch.manual_seed(train.seed)
     spec = replace(signal.spec(), context={"normalization": normalization.to_dict()})
-    field = build_field(field_name, spec, parse_budget(params), seed=train.seed)
+    field = build_field(field_name, spec, parse_budget(params), seed=train.seed, settings=settings)
     counts = field.param_counts()
     kind = "mesh" if isinstance(shape, Mesh) else "point cloud"
     log(
