@@ -68,9 +68,14 @@ class MLP(nn.Module):
         return plain_mlp(features, weights, biases, self.first_frequencies)
 
     def _runs_chunked(self, features: torch.Tensor) -> bool:
-        """True for float CPU features of the weights' dtype with fast paths on."""
+        """True when training (gradients recorded) on float CPU features of the weights' dtype, fast paths on.
+
+        Without gradients (evaluation, rendering) the plain layers are faster: three large
+        matrix products, and no activations kept for a backward pass.
+        """
         return (
-            features.dim() == 2
+            torch.is_grad_enabled()
+            and features.dim() == 2
             and features.device.type == "cpu"
             and features.dtype in (torch.float32, torch.float64)
             and self.layers[0].weight.dtype == features.dtype
