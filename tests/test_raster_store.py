@@ -151,5 +151,15 @@ def test_bad_inputs(tmp_path, photo):
     tifffile.imwrite(tmp_path / "float.tif", photo.astype(np.float32), photometric="rgb")
     with pytest.raises(RbfieldError, match="float32.*expected 8- or 16-bit"):
         PixelStore.open(tmp_path / "float.tif")
-    with pytest.raises(RbfieldError, match="8- or 16-bit"):
-        PixelStore(photo.astype(np.float32))
+    with pytest.raises(RbfieldError, match="float64; a PixelStore holds 8- or 16-bit images or float32"):
+        PixelStore(photo.astype(np.float64))
+
+
+def test_float32_pixels_are_kept_and_handed_out_unchanged(photo):
+    """A caller's float32 image is held without a copy and its values come back exactly, not quantised."""
+    pixels = (photo.astype(np.float32) + 0.25) / 256
+    store = PixelStore(pixels)
+    assert store.array is pixels and store.scale == 1
+    np.testing.assert_array_equal(store.read_float(3, 4, 50, 20), pixels[4:24, 3:53])
+    values = store.gather(torch.tensor([0, 299]), torch.tensor([7, 529]))
+    np.testing.assert_array_equal(values.numpy(), pixels[[0, 299], [7, 529]])

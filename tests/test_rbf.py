@@ -235,7 +235,7 @@ def test_initialize_moves_kernels_to_edges(coffee_crop):
     from rbfield.signals.image import ImageSignal
 
     signal = ImageSignal(coffee_crop)
-    points, weights, spacing = signal.rbf_init_samples()
+    points, weights, spacing = signal.rbf_init_samples(100)
     rbf = AdaptiveRBF(2, n_kernels=100, n_channels=4)
     rbf.initialize(points, weights, spacing)
     # Kernels sit where the gradient is strong: their mean weight beats the image mean.
