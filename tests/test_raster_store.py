@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
 import torch
 
-from raster_photos import mosaic
+from raster_photos import bigtiff_header, mosaic
 from rbfield.errors import RbfieldError
 from rbfield.raster.store import PixelStore
 from rbfield.signals.image import load_image
@@ -80,29 +78,9 @@ def test_region_and_gather(photo):
         store.read_region(520, 0, 20, 5)
 
 
-def _bigtiff_header(width: int, height: int, samples: int = 3) -> bytes:
-    """A BigTIFF header declaring one uncompressed width x height RGB strip that the file does not hold."""
-    entries = [
-        (256, 16, 1, struct.pack("<Q", width)),
-        (257, 16, 1, struct.pack("<Q", height)),
-        (258, 3, samples, struct.pack("<" + "H" * samples, *[8] * samples)),
-        (259, 3, 1, struct.pack("<H", 1)),
-        (262, 3, 1, struct.pack("<H", 2)),
-        (273, 16, 1, struct.pack("<Q", 16)),
-        (277, 3, 1, struct.pack("<H", samples)),
-        (278, 16, 1, struct.pack("<Q", height)),
-        (279, 16, 1, struct.pack("<Q", width * height * samples)),
-        (284, 3, 1, struct.pack("<H", 1)),
-    ]
-    ifd = struct.pack("<Q", len(entries))
-    for tag, kind, count, value in entries:
-        ifd += struct.pack("<HHQ", tag, kind, count) + value.ljust(8, b"\0")
-    return b"II" + struct.pack("<HHHQ", 43, 8, 0, 16) + ifd + struct.pack("<Q", 0)
-
-
 def test_absurd_declared_size_is_refused_from_the_header(tmp_path):
     path = tmp_path / "huge.tif"
-    path.write_bytes(_bigtiff_header(10**6, 10**6))
+    path.write_bytes(bigtiff_header(10**6, 10**6))
     with pytest.raises(RbfieldError, match=r"1000000 x 1000000 x 3 x 1 bytes = 3000.00 GB needed, .* available"):
         PixelStore.open(path)
 
