@@ -1,8 +1,11 @@
 """Where the time and memory of an image fit go as the image grows.
 
 Times each stage of a NeuRBF image fit on one large photo, as the library runs
-it today (``ImageSignal`` + ``Field.initialize`` + the trainer's step), and the
-same stages with the bounded building blocks of ``rbfield.raster``. Each stage
+it before ``rbfield.raster`` (``--stages today``: a float copy of the image, a
+coordinate table, a whole-image Sobel pass and k-means over every pixel, as
+``ImageSignal`` and ``Field.initialize`` then did, and the trainer's step), and
+the same stages with the bounded building blocks of ``rbfield.raster`` that
+``ImageSignal`` now uses. Each stage
 reports wall seconds and the process's peak resident memory above what it
 held before the stage (the peak is reset per stage through
 /proc/self/clear_refs). Stages that would run for minutes are timed on a part
@@ -115,35 +118,44 @@ def kmeans_stage(points: np.ndarray, weights: np.ndarray, n_kernels: int, name: 
 
 
 def run_today(path: str, params: str, steps: int, batch_size: int) -> None:
-    from rbfield.signals.image import ImageSignal, load_image, reconstruct
+    from skimage.filters import sobel
+
+    from rbfield.signals.image import load_image, pixel_centres, reconstruct
+    from rbfield.spec import SignalSpec
 
     with stage("load_image (float32 copy)"):
-        pixels = load_image(path)
-    with stage("ImageSignal (tensor, 2 coords/pixel)"):
-        signal = ImageSignal(pixels, batch_size=batch_size)
-        del pixels
-    field = build_field("neurbf", signal.spec(), parse_budget(params))
+        pixels = torch.from_numpy(load_image(path))
+    height, width, channels = pixels.shape
+    with stage("coordinate table (2 coords/pixel)"):
+        coords, targets = pixel_centres(width, height), pixels.reshape(-1, channels)
+    field = build_field("neurbf", SignalSpec("image", 2, channels, (width, height)), parse_budget(params))
     rbf = field.rbf_encodings()[0]
-    print(f"{signal.width}x{signal.height}, {rbf.n_kernels} RBFs, {field.param_counts()}")
-    with stage("rbf_init_samples (whole-image Sobel)"):
-        points, weights, spacing = signal.rbf_init_samples()
-    centres = kmeans_stage(points.double().numpy(), weights.double().numpy(), rbf.n_kernels, "all pixels")
-    del points, weights
-    _place(rbf, centres, spacing)
+    print(f"{width}x{height}, {rbf.n_kernels} RBFs, {field.param_counts()}")
+    with stage("whole-image Sobel"):
+        image = pixels.numpy()
+        weights = np.asarray(sum(sobel(image[:, :, c]) for c in range(channels)), np.float64).reshape(-1)
+    centres = kmeans_stage(coords.double().numpy(), weights, rbf.n_kernels, "all pixels")
+    del weights
+    _place(rbf, centres, 1.0 / max(width, height))
     optimizer = make_adam(field.param_groups(), TrainConfig())
+
+    def batch(step: int, generator: torch.Generator):
+        index = torch.randint(width * height, (batch_size,), generator=generator)
+        return coords[index], targets[index]
+
     with stage(f"{steps} steps of {batch_size} pixels") as row:
-        parts = step_parts(field, optimizer, signal.batch, steps)
+        parts = step_parts(field, optimizer, batch, steps)
         row["note"] = ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()) + " per step"
     field.eval()
-    rows = signal.height // 16
+    rows = height // 16
     with stage("final metrics: reconstruct", "scaled from 1/16 of the rows") as row:
         started = time.perf_counter()
-        part = reconstruct(field, signal.width, rows).clamp(0, 1)
+        part = reconstruct(field, width, rows).clamp(0, 1)
         row["seconds"] = 16 * (time.perf_counter() - started)
-    prediction = torch.cat([part] * 16 + [part[: signal.height - 16 * rows]])  # the full-size tensor reconstruct makes
+    prediction = torch.cat([part] * 16 + [part[: height - 16 * rows]])  # the full-size tensor reconstruct makes
     del part
     with stage("final metrics: PSNR + SSIM (whole image)"):
-        psnr(prediction, signal.pixels), ssim(prediction, signal.pixels)
+        psnr(prediction, pixels), ssim(prediction, pixels)
 
 
 def _place(rbf, centres: np.ndarray, spacing: float) -> None:

@@ -104,7 +104,7 @@ def training_step(field, signal):
     """One full-batch training step (forward, backward, Adam as in ``rbfield.fit``) as a closure."""
     settings = TrainConfig()
     optimizer = make_adam(field.param_groups(), settings)
-    coords, targets = signal.coords, signal.targets
+    coords, targets = signal.batch(0, torch.Generator())  # every pixel: the image is smaller than a batch
 
     def step():
         loss = signal.training_loss(field, coords, targets)

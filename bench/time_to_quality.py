@@ -88,8 +88,9 @@ from rbfield import PRESETS, ImageSignal, TrainConfig, build_field, fit, parse_b
 from rbfield.decoders import mlp_param_count
 from rbfield.fields import default_settings
 from rbfield.io import atomic_torch_save, atomic_write_bytes, atomic_write_json
+from rbfield.metrics import psnr
 from rbfield.ops import numba_kernels
-from rbfield.signals.image import centre_crop, image_to_float
+from rbfield.signals.image import centre_crop, image_to_float, reconstruct
 
 HASH_DEFAULTS = default_settings("instant-ngp", "image")
 
@@ -119,10 +120,17 @@ class StoppingImageSignal(ImageSignal):
         self.stop_db = stop_db
 
     def evaluate(self, field: nn.Module) -> dict:
-        metrics = super().evaluate(field)
+        metrics = {"psnr": whole_image_psnr(self, field)}
         if metrics["psnr"] >= self.stop_db:
             self.config.time_budget = 1e-9
         return metrics
+
+
+def whole_image_psnr(signal: ImageSignal, field: nn.Module) -> float:
+    """PSNR (dB) of the clipped field over every pixel (``ImageSignal.evaluate``
+    measures a fixed subset of pixels above 2^16 of them)."""
+    target = torch.from_numpy(signal.store.read_float(0, 0, signal.width, signal.height))
+    return psnr(reconstruct(field, signal.width, signal.height).clamp(0, 1), target)
 
 
 class CoordinateAdapter(nn.Module):
@@ -323,7 +331,7 @@ def train_peer(
         step += 1
         seconds += time.perf_counter() - started
         if step % eval_every == 0 or seconds >= cap_seconds:
-            value = signal.evaluate(model)["psnr"]
+            value = whole_image_psnr(signal, model)
             history.append((step, seconds, value))
             print(f"    step {step:6d}  {seconds:8.1f} s  {value:6.2f} dB", flush=True)
             atomic_torch_save(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
+import tifffile
 import torch
 
 from rbfield.cli import main
@@ -84,6 +87,41 @@ def test_render_then_eval_round_trip(tmp_path, fitted_run, photo_path, capsys):
     assert main(["render", "image", str(fitted_run), "--size", "150x100", "--out", str(large), "--bits", "16"]) == 0
     assert load_image(large).shape == (100, 150, 3)
     assert large.read_bytes()[24] == 16  # IHDR bit depth
+
+
+def test_render_region_is_the_crop_of_the_full_render(tmp_path, fitted_run):
+    full, part = tmp_path / "full.png", tmp_path / "part.png"
+    assert main(["render", "image", str(fitted_run), "--size", "150x100", "--out", str(full)]) == 0
+    arguments = ["render", "image", str(fitted_run), "--size", "150x100", "--region", "40,30,64,50"]
+    assert main([*arguments, "--out", str(part)]) == 0
+    np.testing.assert_array_equal(iio.imread(part), iio.imread(full)[30:80, 40:104])
+
+
+def test_render_tiff_is_tiled_pyramidal_and_equals_the_png(tmp_path, fitted_run):
+    png, tiff = tmp_path / "full.png", tmp_path / "full.tif"
+    for out in (png, tiff):
+        assert main(["render", "image", str(fitted_run), "--size", "600x300", "--out", str(out), "--bits", "16"]) == 0
+    with tifffile.TiffFile(tiff) as opened:
+        page = opened.pages[0]
+        assert page.is_tiled and page.dtype == np.uint16 and opened.is_bigtiff
+        np.testing.assert_array_equal(page.asarray().astype(np.float32) / 65535, load_image(png))
+        assert [level.shape[:2] for level in page.pages] == [(150, 300), (75, 150)]
+
+
+@pytest.mark.parametrize(
+    ("size", "region", "message"),
+    [
+        ("100000000x10", None, "sides above 16,777,216 pixels"),
+        ("3000000x3000000", None, "uncompressed and .* GB are free"),
+        ("100x100", "90,0,20,10", "region '90,0,20,10' is not inside the 100x100 output"),
+    ],
+)
+def test_render_refuses_absurd_outputs_at_once(tmp_path, fitted_run, capsys, size, region, message):
+    arguments = ["render", "image", str(fitted_run), "--size", size, "--out", str(tmp_path / "x.png")]
+    assert main(arguments + (["--region", region] if region else [])) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_runs_every_field_at_one_budget(tmp_path, photo_path):

@@ -13,7 +13,7 @@ from raster_photos import mosaic
 from rbfield.encodings.rbf_init import weighted_kmeans
 from rbfield.raster.sampling import importance_sample, random_batch, sobel_region, tiles
 from rbfield.raster.store import PixelStore
-from rbfield.signals.image import ImageSignal, image_to_float
+from rbfield.signals.image import ImageSignal, image_to_float, pixel_centres
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,22 @@ def test_sobel_tiles_equal_the_whole_image(photo, tile):
     np.testing.assert_array_equal(stitched, whole)
 
 
-def test_small_image_gives_exactly_the_signal_samples(photo):
-    expected = ImageSignal(image_to_float(photo)).rbf_init_samples()
+def test_small_image_gives_every_pixel_with_its_whole_image_sobel_weight(photo):
     points, weights, spacing = importance_sample(PixelStore(photo), tile=50)
-    assert torch.equal(points, expected[0]) and torch.equal(weights, expected[1]) and spacing == expected[2]
+    pixels = image_to_float(photo)
+    whole = sum(sobel(pixels[:, :, c]) for c in range(3))
+    assert torch.equal(points, pixel_centres(317, 203)) and spacing == 1 / 317
+    assert torch.equal(weights, torch.from_numpy(np.asarray(whole, dtype=np.float32).reshape(-1)))
+
+
+def test_signal_draws_a_sample_sized_by_the_kernels(photo, monkeypatch):
+    """Above init_sample_size(n) pixels the signal hands k-means that many points, not every pixel."""
+    monkeypatch.setattr("rbfield.raster.sampling.MAX_INIT_POINTS", 2**12)
+    signal = ImageSignal(image_to_float(photo))
+    points, weights, _ = signal.rbf_init_samples(100)
+    assert points.shape == (6400, 2) and torch.equal(weights, torch.ones(6400))
+    assert signal.rbf_init_samples(10)[0].shape == (2**12, 2)
+    assert signal.rbf_init_samples(2000)[0].shape == (203 * 317, 2)
 
 
 def test_bounded_sample_follows_the_gradient(photo):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
 import torch
 
-from raster_photos import mosaic
+from raster_photos import bigtiff_header, mosaic
 from rbfield.errors import RbfieldError
 from rbfield.raster.store import PixelStore
 from rbfield.signals.image import load_image
@@ -80,29 +78,9 @@ def test_region_and_gather(photo):
         store.read_region(520, 0, 20, 5)
 
 
-def _bigtiff_header(width: int, height: int, samples: int = 3) -> bytes:
-    """A BigTIFF header declaring one uncompressed width x height RGB strip that the file does not hold."""
-    entries = [
-        (256, 16, 1, struct.pack("<Q", width)),
-        (257, 16, 1, struct.pack("<Q", height)),
-        (258, 3, samples, struct.pack("<" + "H" * samples, *[8] * samples)),
-        (259, 3, 1, struct.pack("<H", 1)),
-        (262, 3, 1, struct.pack("<H", 2)),
-        (273, 16, 1, struct.pack("<Q", 16)),
-        (277, 3, 1, struct.pack("<H", samples)),
-        (278, 16, 1, struct.pack("<Q", height)),
-        (279, 16, 1, struct.pack("<Q", width * height * samples)),
-        (284, 3, 1, struct.pack("<H", 1)),
-    ]
-    ifd = struct.pack("<Q", len(entries))
-    for tag, kind, count, value in entries:
-        ifd += struct.pack("<HHQ", tag, kind, count) + value.ljust(8, b"\0")
-    return b"II" + struct.pack("<HHHQ", 43, 8, 0, 16) + ifd + struct.pack("<Q", 0)
-
-
 def test_absurd_declared_size_is_refused_from_the_header(tmp_path):
     path = tmp_path / "huge.tif"
-    path.write_bytes(_bigtiff_header(10**6, 10**6))
+    path.write_bytes(bigtiff_header(10**6, 10**6))
     with pytest.raises(RbfieldError, match=r"1000000 x 1000000 x 3 x 1 bytes = 3000.00 GB needed, .* available"):
         PixelStore.open(path)
 
@@ -151,5 +129,15 @@ def test_bad_inputs(tmp_path, photo):
     tifffile.imwrite(tmp_path / "float.tif", photo.astype(np.float32), photometric="rgb")
     with pytest.raises(RbfieldError, match="float32.*expected 8- or 16-bit"):
         PixelStore.open(tmp_path / "float.tif")
-    with pytest.raises(RbfieldError, match="8- or 16-bit"):
-        PixelStore(photo.astype(np.float32))
+    with pytest.raises(RbfieldError, match="float64; a PixelStore holds 8- or 16-bit images or float32"):
+        PixelStore(photo.astype(np.float64))
+
+
+def test_float32_pixels_are_kept_and_handed_out_unchanged(photo):
+    """A caller's float32 image is held without a copy and its values come back exactly, not quantised."""
+    pixels = (photo.astype(np.float32) + 0.25) / 256
+    store = PixelStore(pixels)
+    assert store.array is pixels and store.scale == 1
+    np.testing.assert_array_equal(store.read_float(3, 4, 50, 20), pixels[4:24, 3:53])
+    values = store.gather(torch.tensor([0, 299]), torch.tensor([7, 529]))
+    np.testing.assert_array_equal(values.numpy(), pixels[[0, 299], [7, 529]])

@@ -231,11 +231,23 @@ def test_weighted_kmeans_finds_weighted_blobs():
     assert stds[1] == pytest.approx(0.05 * np.sqrt(2), rel=0.15)
 
 
+def test_cluster_covariances_are_the_weighted_covariances_over_alpha():
+    rng = np.random.default_rng(4)
+    points = rng.random((5000, 3))
+    weights = rng.random(5000)
+    centres, assignment = weighted_kmeans(points, weights, 7, seed=1)
+    covariance = cluster_covariances(points, weights, centres, assignment, alpha=0.5, min_std=1e-6, max_std=10.0)
+    for cluster in range(7):
+        mine = assignment == cluster
+        expected = np.cov(points[mine], rowvar=False, aweights=weights[mine], bias=True) / 0.5
+        np.testing.assert_allclose(covariance[cluster], expected, rtol=1e-9, atol=1e-15)
+
+
 def test_initialize_moves_kernels_to_edges(coffee_crop):
     from rbfield.signals.image import ImageSignal
 
     signal = ImageSignal(coffee_crop)
-    points, weights, spacing = signal.rbf_init_samples()
+    points, weights, spacing = signal.rbf_init_samples(100)
     rbf = AdaptiveRBF(2, n_kernels=100, n_channels=4)
     rbf.initialize(points, weights, spacing)
     # Kernels sit where the gradient is strong: their mean weight beats the image mean.

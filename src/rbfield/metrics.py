@@ -33,7 +33,8 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return psnr_from_mse(mse)
 
 
-def _gaussian_window() -> torch.Tensor:
+def gaussian_window() -> torch.Tensor:
+    """The SSIM window's 1-D Gaussian weights: (SSIM_WINDOW,) float64, summing to 1."""
     offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - (SSIM_WINDOW - 1) / 2
     window = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
     return window / window.sum()
@@ -43,6 +44,29 @@ def _blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Valid separable Gaussian blur of (N, 1, H, W)."""
     x = F.conv2d(x, window.view(1, 1, -1, 1))
     return F.conv2d(x, window.view(1, 1, 1, -1))
+
+
+def ssim_map_sum(prediction: torch.Tensor, target: torch.Tensor, window: torch.Tensor) -> tuple[float, int]:
+    """Sum and count of the valid SSIM map of two (h, w, C) images, h and w >= 11.
+
+    The map has (h - 10) x (w - 10) x C values, one per window position and
+    channel; :func:`ssim` is the sum over all of them divided by the count, so
+    sums over pieces of an image (bands, or tiles read with a 10-pixel halo)
+    add up to the whole image's.
+
+    Args:
+        prediction, target: (h, w, C) tensors in [0, 1] (computed in float64).
+        window: :func:`gaussian_window`, on the tensors' device.
+    """
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    a = prediction.double().permute(2, 0, 1)[:, None]  # (C, 1, h, w)
+    b = target.double().permute(2, 0, 1)[:, None]
+    mu_a, mu_b = _blur(a, window), _blur(b, window)
+    var_a = _blur(a * a, window) - mu_a**2
+    var_b = _blur(b * b, window) - mu_b**2
+    cov = _blur(a * b, window) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return ssim_map.sum().item(), ssim_map.numel()
 
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor, band_rows: int = 256) -> float:
@@ -57,20 +81,11 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, band_rows: int = 256) -
     height, width, channels = target.shape
     if min(height, width) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels")
-    window = _gaussian_window().to(target.device)
-    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    window = gaussian_window().to(target.device)
     valid_rows = height - SSIM_WINDOW + 1
     total, count = 0.0, 0
     for start in range(0, valid_rows, band_rows):
-        stop = min(start + band_rows, valid_rows)
-        rows = slice(start, stop + SSIM_WINDOW - 1)
-        a = prediction[rows].double().permute(2, 0, 1)[:, None]  # (C, 1, h, W)
-        b = target[rows].double().permute(2, 0, 1)[:, None]
-        mu_a, mu_b = _blur(a, window), _blur(b, window)
-        var_a = _blur(a * a, window) - mu_a**2
-        var_b = _blur(b * b, window) - mu_b**2
-        cov = _blur(a * b, window) - mu_a * mu_b
-        ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-        total += ssim_map.sum().item()
-        count += ssim_map.numel()
+        rows = slice(start, min(start + band_rows, valid_rows) + SSIM_WINDOW - 1)
+        band_total, band_count = ssim_map_sum(prediction[rows], target[rows], window)
+        total, count = total + band_total, count + band_count
     return total / count

@@ -62,7 +62,8 @@ def save_curves(path: str | os.PathLike, curves: dict[str, list[dict]], metric: 
     for label, history in curves.items():
         axis.plot([h[x] for h in history], [h[metric] for h in history], marker=".", label=label)
     axis.set_xlabel("training seconds" if x == "seconds" else x)
-    axis.set_ylabel(f"{metric.upper()} (dB)" if metric == "psnr" else metric)
+    labels = {"psnr": "PSNR (dB)", "psnr_subset": "PSNR on a fixed pixel subset (dB)"}
+    axis.set_ylabel(labels.get(metric, metric))
     axis.grid(alpha=0.3)
     axis.legend()
     atomic_write_bytes(path, _figure_bytes(figure))

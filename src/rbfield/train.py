@@ -72,11 +72,14 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    """What a fit did: steps taken, training seconds, and the evaluation history."""
+    """What a fit did: steps taken, training seconds, the evaluation history,
+    and the seconds spent placing RBFs before the first step (0 when resumed
+    or without RBFs; set by :func:`initialize_and_fit`)."""
 
     steps: int
     seconds: float
     history: list[dict] = dataclass_field(default_factory=list)
+    init_seconds: float = 0.0
 
 
 def cosine_factor(progress: float, final_fraction: float) -> float:
@@ -221,9 +224,7 @@ def fit(
         field.train()
         history.append({"step": step, "seconds": round(seconds, 3), **metrics})
 
-    bar = tqdm(
-        total=config.steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True, leave=False
-    )
+    bar = _progress_bar(config, step, seconds)
     field.train()
     try:
         with DeferredInterrupts() as interrupts:
@@ -248,10 +249,10 @@ def fit(
                 step += 1
                 seconds += time.perf_counter() - started
                 loss_value = loss.item()
-                bar.update(1)
-                bar.set_postfix(
-                    {"loss": f"{loss_value:.3g}", **{k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}}
-                )
+                _advance(bar, config, step, seconds)
+                numbers = {k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}
+                steps_taken = {} if config.steps is not None else {"step": step}
+                bar.set_postfix({**steps_taken, "loss": f"{loss_value:.3g}", **numbers})
                 if config.eval_every and step % config.eval_every == 0:
                     record_evaluation()
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
@@ -270,6 +271,24 @@ def fit(
     return FitResult(steps=step, seconds=seconds, history=history)
 
 
+def _progress_bar(config: TrainConfig, step: int, seconds: float) -> tqdm:
+    """A bar over the steps, or with a time budget alone over its seconds, so
+    either way it shows the time left."""
+    options = {"disable": not config.progress, "dynamic_ncols": True, "leave": False}
+    if config.steps is not None:
+        return tqdm(total=config.steps, initial=step, unit="step", **options)
+    bar_format = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
+    return tqdm(total=config.time_budget, initial=seconds, unit="s", bar_format=bar_format, **options)
+
+
+def _advance(bar: tqdm, config: TrainConfig, step: int, seconds: float) -> None:
+    """Move the bar to ``step`` (steps mode) or to ``seconds`` (time mode, the step count in the postfix)."""
+    if config.steps is not None:
+        bar.update(step - bar.n)
+    else:
+        bar.update(min(seconds, config.time_budget) - bar.n)
+
+
 def initialize_and_fit(
     field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print
 ) -> FitResult:
@@ -277,9 +296,13 @@ def initialize_and_fit(
 
     ``log`` receives a one-line note of how long the placement took.
     """
+    init_seconds = 0.0
     if not resume:
         started = time.perf_counter()
         field.initialize(signal)
+        init_seconds = time.perf_counter() - started
         if field.rbf_encodings():
-            log(f"placed RBFs by weighted k-means in {time.perf_counter() - started:.1f} s")
-    return fit(field, signal, config, run_dir=run_dir, resume=resume)
+            log(f"placed RBFs by weighted k-means in {init_seconds:.1f} s")
+    result = fit(field, signal, config, run_dir=run_dir, resume=resume)
+    result.init_seconds = init_seconds
+    return result

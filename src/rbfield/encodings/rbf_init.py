@@ -69,14 +69,17 @@ def cluster_covariances(
     Returns:
         (N, d, d) symmetric positive-definite covariances. Clusters with no
         weight get an isotropic covariance with standard deviation max_std.
+
+    Memory: O(M d) (the offsets from the centres and one weighted product at a
+    time), not the O(M d^2) of per-point outer products.
     """
     n_clusters, dim = centres.shape
     delta = points - centres[assignment]
-    outer = delta[:, :, None] * delta[:, None, :] * weights[:, None, None]
     covariance = np.zeros((n_clusters, dim, dim))
     for row in range(dim):
-        for col in range(dim):
-            covariance[:, row, col] = np.bincount(assignment, weights=outer[:, row, col], minlength=n_clusters)
+        for col in range(row, dim):
+            moment = np.bincount(assignment, weights=delta[:, row] * delta[:, col] * weights, minlength=n_clusters)
+            covariance[:, row, col] = covariance[:, col, row] = moment
     mass = np.bincount(assignment, weights=weights, minlength=n_clusters)
     empty = mass <= 0
     covariance[~empty] /= mass[~empty, None, None]

@@ -71,13 +71,15 @@ class FieldBase(nn.Module):
     def initialize(self, signal) -> None:
         """Data-driven set-up before training: weighted k-means of the RBF centres.
 
-        ``signal.rbf_init_samples()`` must return (points (M, d) in [0, 1]^d,
-        weights (M,), spacing in the same units). Fields without RBFs ignore the call.
+        ``signal.rbf_init_samples(n_kernels)`` is told the most RBFs any
+        encoding places (so it can size a bounded sample) and must return
+        (points (M, d) in [0, 1]^d, weights (M,), spacing in the same units).
+        Fields without RBFs ignore the call.
         """
         encodings = self.rbf_encodings()
         if not encodings:
             return
-        points, weights, spacing = signal.rbf_init_samples()
+        points, weights, spacing = signal.rbf_init_samples(max(encoding.n_kernels for encoding in encodings))
         for encoding in encodings:
             if encoding.n_kernels > points.shape[0]:
                 raise RbfieldError(

@@ -6,6 +6,11 @@ and hands out float32 values in [0, 1] (value / 255 or / 65535, as
 pixels asked for. A 24-megapixel RGB photo takes 72 MB this way instead of
 288 MB as float32.
 
+A float32 array that a caller already made (the Python API's
+``ImageSignal(pixels)``) is kept as it is, without a copy, and its values are
+handed out unchanged: quantising it would change what is fitted. Files are
+never read into floats.
+
 Reading:
 
 * TIFF and BigTIFF are read with ``tifffile``, one tile (or strip) at a time,
@@ -94,15 +99,18 @@ class PixelStore:
     """An (H, W, C) uint8 or uint16 image with float access to parts of it.
 
     Args:
-        array: (H, W, C) or (H, W) uint8/uint16 array, C in 1..4; kept, not copied.
+        array: (H, W, C) or (H, W) uint8/uint16 array, or float32 values in
+            [0, 1] (used as given), C in 1..4; kept, not copied.
         name: shown in messages.
     """
 
     def __init__(self, array: np.ndarray, name: str = "image"):
         if array.ndim == 2:
             array = array[:, :, None]
-        if array.dtype not in (np.uint8, np.uint16):
-            raise RbfieldError(f"{name}: pixels are {array.dtype}; a PixelStore holds 8- or 16-bit images")
+        if array.dtype not in (np.uint8, np.uint16, np.float32):
+            raise RbfieldError(
+                f"{name}: pixels are {array.dtype}; a PixelStore holds 8- or 16-bit images or float32 in [0, 1]"
+            )
         if array.ndim != 3 or not 1 <= array.shape[2] <= 4:
             raise RbfieldError(f"{name}: unsupported image layout {array.shape}; expected HxW or HxWxC with C <= 4")
         if array.shape[0] == 0 or array.shape[1] == 0:
@@ -146,7 +154,9 @@ class PixelStore:
 
     @property
     def scale(self) -> int:
-        """The value of full intensity: 255 (8-bit) or 65535 (16-bit)."""
+        """The value of full intensity: 255 (8-bit), 65535 (16-bit) or 1 (float32)."""
+        if self.array.dtype == np.float32:
+            return 1
         return int(np.iinfo(self.array.dtype).max)
 
     @property

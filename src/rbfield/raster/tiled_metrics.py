@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rbfield.metrics import SSIM_K1, SSIM_K2, SSIM_WINDOW, _blur, _gaussian_window, psnr, psnr_from_mse
+from rbfield.metrics import SSIM_WINDOW, gaussian_window, psnr, psnr_from_mse, ssim_map_sum
 from rbfield.raster.grid import Predictor, pixel_coords
 from rbfield.raster.sampling import tiles
 from rbfield.raster.store import PixelStore
@@ -26,20 +26,6 @@ from rbfield.raster.store import PixelStore
 METRIC_TILE = 512
 #: Pixels of the progress subset.
 SUBSET_PIXELS = 2**16
-
-
-def _ssim_map_sum(prediction: torch.Tensor, target: torch.Tensor, window: torch.Tensor) -> tuple[float, int]:
-    """Sum and count of the valid SSIM map of two (h, w, C) float64 tensors,
-    computed as :func:`rbfield.metrics.ssim` computes it."""
-    c1, c2 = SSIM_K1**2, SSIM_K2**2
-    a = prediction.permute(2, 0, 1)[:, None]
-    b = target.permute(2, 0, 1)[:, None]
-    mu_a, mu_b = _blur(a, window), _blur(b, window)
-    var_a = _blur(a * a, window) - mu_a**2
-    var_b = _blur(b * b, window) - mu_b**2
-    cov = _blur(a * b, window) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return ssim_map.sum().item(), ssim_map.numel()
 
 
 def tiled_metrics(store: PixelStore, predict: Predictor, tile: int = METRIC_TILE) -> dict:
@@ -56,7 +42,7 @@ def tiled_metrics(store: PixelStore, predict: Predictor, tile: int = METRIC_TILE
         {"psnr": dB, "ssim": mean SSIM}; no "ssim" for images under 11 x 11.
     """
     halo = SSIM_WINDOW - 1
-    window = _gaussian_window()
+    window = gaussian_window()
     squared_error, ssim_total, ssim_count = 0.0, 0.0, 0
     for x, y, w, h in tiles(store.width, store.height, tile):
         wide, tall = min(w + halo, store.width - x), min(h + halo, store.height - y)
@@ -68,7 +54,7 @@ def tiled_metrics(store: PixelStore, predict: Predictor, tile: int = METRIC_TILE
             )
         squared_error += ((prediction[:h, :w] - target[:h, :w]) ** 2).sum().item()
         if wide >= SSIM_WINDOW and tall >= SSIM_WINDOW:
-            total, count = _ssim_map_sum(prediction, target, window)
+            total, count = ssim_map_sum(prediction, target, window)
             ssim_total, ssim_count = ssim_total + total, ssim_count + count
     metrics = {"psnr": psnr_from_mse(squared_error / (store.n_pixels * store.channels))}
     if ssim_count:

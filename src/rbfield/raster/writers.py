@@ -82,6 +82,22 @@ def write_png(
     atomic_write_with(path, write)
 
 
+def recording(predict: Predictor, into: np.ndarray, bits: int = 8) -> Predictor:
+    """``predict``, which also stores each region it renders, quantised as the
+    writers quantise, into ``into`` ((H, W, C) uint8 for 8 bits, uint16 for
+    16; e.g. a memmap). Scoring a field with it leaves its render behind, to
+    be written with ``PixelStore(into).read_float`` as predictor: the files
+    are those the field's own predictor would give, without rendering twice.
+    """
+
+    def predict_and_keep(x: int, y: int, w: int, h: int):
+        values = predict(x, y, w, h)
+        into[y : y + h, x : x + w] = quantise(values, bits).reshape(h, w, -1)
+        return values
+
+    return predict_and_keep
+
+
 def pyramid_sizes(width: int, height: int, tile: int = TIFF_TILE) -> list[tuple[int, int]]:
     """(width, height) of each pyramid level: halved (rounding up) until one fits in a tile."""
     sizes = [(width, height)]

@@ -10,13 +10,18 @@ pixel centres. Values are the channels scaled to [0, 1] (8-bit / 255,
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
-from rbfield.metrics import psnr, psnr_from_mse, ssim
+from rbfield.metrics import psnr, psnr_from_mse
+from rbfield.raster.grid import Predictor, field_predictor
+from rbfield.raster.sampling import importance_sample, init_sample_size, random_batch
+from rbfield.raster.store import PixelStore
+from rbfield.raster.tiled_metrics import SUBSET_PIXELS, PixelSubset, tiled_metrics
 from rbfield.spec import SignalSpec
 
 #: Pixels per training step; NeuRBF trains on 2**18 pixels per batch.
@@ -163,30 +168,60 @@ def reconstruct(field: torch.nn.Module, width: int, height: int, tile: int = REN
 
 
 class ImageSignal:
-    """A photo as a signal for :func:`rbfield.fit`.
+    """A photo as a signal for :func:`rbfield.fit`, held as stored.
+
+    The pixels live in a :class:`~rbfield.raster.store.PixelStore`: an image
+    read by :meth:`from_path` as its 8- or 16-bit integers (never a float
+    copy), a float array given by the caller as float32 with its values
+    exactly. Nothing else is kept per pixel, so memory and the cost of a step
+    do not grow with the image:
+
+    * ``batch`` draws ``batch_size`` pixels uniformly with replacement, O(batch);
+      an image of at most ``batch_size`` pixels uses all of them every step
+      (their coordinates and targets are kept: O(batch) too);
+    * ``evaluate`` measures PSNR on the whole image when it has at most
+      :data:`~rbfield.raster.tiled_metrics.SUBSET_PIXELS` pixels (history key
+      ``"psnr"``), else on a fixed random subset of that many pixels (key
+      ``"psnr_subset"``), so a progress point costs the same at any size;
+    * ``rbf_init_samples`` draws a sample sized by the number of RBFs;
+    * ``final_metrics`` renders and scores the whole image tile by tile.
 
     Args:
-        pixels: (H, W, C) float array/tensor in [0, 1].
+        pixels: (H, W, C) float array/tensor in [0, 1]; a uint8/uint16 array
+            (value / 255 or / 65535); or a PixelStore.
         name: shown in reports.
         batch_size: pixels per step; when the image has at most this many
             pixels, every step uses all of them (as NeuRBF does).
-        device: where coordinates and targets live.
+        device: where batches are delivered.
+
+    Attributes:
+        store: the PixelStore; width, height, channels: the image's size.
+        load_seconds: seconds :meth:`from_path` took to read the file (0 otherwise).
     """
 
     def __init__(self, pixels, name: str = "image", batch_size: int = DEFAULT_BATCH, device="cpu"):
-        pixels = torch.as_tensor(np.asarray(pixels, dtype=np.float32), device=device)
-        if pixels.ndim != 3 or min(pixels.shape[:2]) == 0:
-            raise RbfieldError(f"{name}: expected an HxWxC image, got shape {tuple(pixels.shape)}")
-        self.pixels = pixels
+        self.store = pixels if isinstance(pixels, PixelStore) else PixelStore(_as_stored(pixels, name), name)
         self.name = name
-        self.height, self.width, self.channels = pixels.shape
+        self.height, self.width, self.channels = self.store.height, self.store.width, self.store.channels
         self.batch_size = batch_size
-        self.coords = pixel_centres(self.width, self.height, device)
-        self.targets = pixels.reshape(-1, self.channels)
+        self.device = torch.device(device)
+        self.load_seconds = 0.0
+        self._all_pixels = self._whole_image() if self.n_pixels <= batch_size else None
+        self._subset: PixelSubset | None = None
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, **kwargs) -> ImageSignal:
-        return cls(load_image(path), name=Path(path).name, **kwargs)
+    def from_path(cls, path: str | os.PathLike, max_bytes: int | None = None, **kwargs) -> ImageSignal:
+        """Read a PNG, JPEG or (Big)TIFF with :meth:`PixelStore.open` (TIFF tile by tile).
+
+        Args:
+            path: the image file.
+            max_bytes: refuse images whose pixels would take more than this many bytes.
+            **kwargs: as the constructor (batch_size, device).
+        """
+        started = time.perf_counter()
+        signal = cls(PixelStore.open(path, max_bytes=max_bytes), name=Path(path).name, **kwargs)
+        signal.load_seconds = time.perf_counter() - started
+        return signal
 
     def spec(self) -> SignalSpec:
         return SignalSpec("image", 2, self.channels, (self.width, self.height))
@@ -195,13 +230,18 @@ class ImageSignal:
     def n_pixels(self) -> int:
         return self.height * self.width
 
+    def _whole_image(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coordinates (H * W, 2) and targets (H * W, C) of every pixel, row-major, on the device."""
+        targets = torch.from_numpy(self.store.read_float(0, 0, self.width, self.height).reshape(-1, self.channels))
+        return pixel_centres(self.width, self.height, self.device), targets.to(self.device)
+
     # --- what the trainer calls -------------------------------------------------
     def batch(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(coords (B, 2), targets (B, C)): all pixels, or a random subset of batch_size."""
-        if self.n_pixels <= self.batch_size:
-            return self.coords, self.targets
-        index = torch.randint(self.n_pixels, (self.batch_size,), generator=generator).to(self.coords.device)
-        return self.coords[index], self.targets[index]
+        """(coords (B, 2), targets (B, C)): all pixels, or batch_size drawn uniformly (O(batch))."""
+        if self._all_pixels is not None:
+            return self._all_pixels
+        coords, targets = random_batch(self.store, self.batch_size, generator)
+        return coords.to(self.device), targets.to(self.device)
 
     def training_loss(self, field: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean squared error over the batch and channels."""
@@ -215,27 +255,47 @@ class ImageSignal:
         """Nothing: an image needs no bookkeeping between steps."""
 
     def evaluate(self, field: torch.nn.Module) -> dict:
-        """Quick whole-image PSNR (dB) of the clipped reconstruction."""
-        prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
-        return {"psnr": psnr(prediction, self.pixels)}
+        """Quick PSNR (dB) of the clipped field: ``{"psnr": whole image}`` for an image of
+        at most SUBSET_PIXELS pixels, else ``{"psnr_subset": on a fixed random subset}``."""
+        if self.n_pixels <= SUBSET_PIXELS:
+            prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
+            return {"psnr": psnr(prediction, torch.from_numpy(self.store.read_float(0, 0, self.width, self.height)))}
+        if self._subset is None:
+            self._subset = PixelSubset(self.store)
+        return {"psnr_subset": self._subset.psnr(field)}
 
     # --- initialisation and reporting -----------------------------------------
-    def rbf_init_samples(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Pixel centres (M, 2), Sobel gradient magnitude summed over channels (M,), pixel size."""
-        from skimage.filters import sobel
+    def rbf_init_samples(self, n_kernels: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Weighted points for placing ``n_kernels`` RBFs: pixel centres (M, 2), weights (M,), pixel size.
 
-        image = self.pixels.cpu().numpy()
-        magnitude = sum(sobel(image[:, :, c]) for c in range(self.channels))
-        weights = torch.from_numpy(np.asarray(magnitude, dtype=np.float32).reshape(-1))
-        return self.coords.cpu(), weights, 1.0 / max(self.width, self.height)
+        Every pixel with its Sobel gradient magnitude (summed over channels)
+        when the image has at most ``init_sample_size(n_kernels)`` pixels
+        (at least 2^20); otherwise that many pixels drawn in proportion to the
+        magnitude, each of weight 1 (see :func:`rbfield.raster.sampling.importance_sample`).
+        """
+        return importance_sample(self.store, init_sample_size(n_kernels))
 
-    def final_metrics(self, field: torch.nn.Module, prediction: torch.Tensor | None = None) -> dict:
-        """PSNR and SSIM (dB; SSIM None below 11x11 pixels) of the clipped reconstruction.
+    def final_metrics(self, field: torch.nn.Module, predict: Predictor | None = None) -> dict:
+        """Whole-image PSNR (dB) and SSIM (None below 11x11 pixels) of the clipped reconstruction.
+
+        Computed tile by tile (:func:`rbfield.raster.tiled_metrics.tiled_metrics`):
+        the values of :func:`rbfield.metrics.psnr` and :func:`~rbfield.metrics.ssim`
+        on the whole reconstruction, in memory that does not grow with the image.
 
         Args:
-            prediction: the clipped (H, W, C) reconstruction, if the caller has it already.
+            predict: the region predictor scored, if not
+                ``field_predictor(field, width, height)`` (e.g. one that also
+                keeps what it renders, so the render is made once).
         """
-        if prediction is None:
-            prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
-        large_enough = min(self.width, self.height) >= 11
-        return {"psnr": psnr(prediction, self.pixels), "ssim": ssim(prediction, self.pixels) if large_enough else None}
+        metrics = tiled_metrics(self.store, predict or field_predictor(field, self.width, self.height))
+        return {"psnr": metrics["psnr"], "ssim": metrics.get("ssim")}
+
+
+def _as_stored(pixels, name: str) -> np.ndarray:
+    """A caller's pixels as a PixelStore array: uint8/uint16 as they are, anything else as float32."""
+    array = np.asarray(pixels)
+    if array.dtype not in (np.uint8, np.uint16):
+        array = np.asarray(array, dtype=np.float32)
+    if array.ndim != 3 or min(array.shape[:2]) == 0:
+        raise RbfieldError(f"{name}: expected an HxWxC image, got shape {tuple(array.shape)}")
+    return array

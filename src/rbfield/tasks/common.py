@@ -157,3 +157,36 @@ def reporting_interrupts(report: Callable[[], None]) -> Iterator[None]:
             raise
         report()
         raise InterruptReported from None
+
+
+_BYTE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """A memory size: "8G", "512M", "1.5G" (K, M, G, T: powers of 1024; a trailing B is allowed) or bytes."""
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _BYTE_UNITS else ""
+    try:
+        size = float(cleaned[: len(cleaned) - len(unit)]) * _BYTE_UNITS[unit]
+    except ValueError:
+        size = float("nan")
+    if not size > 0:
+        raise RbfieldError(f"cannot read memory size {text!r}; write e.g. 8G, 512M or a number of bytes")
+    return int(size)
+
+
+def add_memory_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-memory``: a cap on the bytes an input image's pixels may take."""
+    parser.add_argument(
+        "--max-memory",
+        help="refuse an image whose pixels would take more than this, e.g. 8G or 512M (K/M/G/T are powers of "
+        "1024; default: the memory available). Caps the image, held as 1-2 bytes a value, not training",
+    )
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far, in bytes (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)

@@ -6,15 +6,26 @@ A run folder holds::
     field.safetensors/.json   the fitted field (self-contained; config in metadata)
     field_fp16.safetensors    the compact export (fp16 weights)
     checkpoint.pt             resumable training state
-    metrics.json              psnr, ssim, parameter counts, steps, seconds, sizes
-    reconstruction.png        the field sampled at the image's size
-    comparison.png            target | reconstruction | error map
-    psnr_curve.png            PSNR against step
+    metrics.json              psnr, ssim, parameter counts, steps, sizes, where time and memory went
+    reconstruction.png        the field sampled at the image's size (8-bit), or above
+                              TIFF_ABOVE_PIXELS pixels reconstruction.tif, a tiled pyramidal BigTIFF
+    comparison.png            target | reconstruction | error map; for images wider or taller than
+                              OVERVIEW_SIDE, a block-averaged overview and full-resolution crops
+    psnr_curve.png            PSNR against step (on a fixed pixel subset above 2^16 pixels)
+
+Nothing is held per pixel beyond the image itself (1-2 bytes a value): the
+final metrics render the field tile by tile, keeping each tile's 8-bit render
+in a temporary memory-mapped file in the run folder, from which the
+reconstruction and the comparison are written afterwards, so the field is
+rendered once. Rendering (``render image``) streams the same way.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +42,21 @@ from rbfield.io import (
 )
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_comparison, save_curves
-from rbfield.signals.image import ImageSignal, reconstruct, save_png
+from rbfield.raster.grid import Predictor, field_predictor, parse_region
+from rbfield.raster.overview import OVERVIEW_SIDE, save_overview
+from rbfield.raster.store import PixelStore
+from rbfield.raster.tiled_metrics import SUBSET_PIXELS
+from rbfield.raster.writers import recording, write_png, write_tiled_tiff
+from rbfield.signals.image import ImageSignal
 from rbfield.tasks.common import (
     TrainingDefaults,
+    add_memory_argument,
     add_run_arguments,
     add_training_arguments,
     format_metric,
+    parse_bytes,
     parse_field_names,
+    peak_rss_bytes,
     report_finished_runs,
     report_interrupt,
     reporting_interrupts,
@@ -45,11 +64,23 @@ from rbfield.tasks.common import (
 )
 from rbfield.train import TrainConfig, initialize_and_fit
 
+#: Above this many pixels ``fit image`` writes reconstruction.tif (tiled, pyramidal BigTIFF) instead of a PNG.
+TIFF_ABOVE_PIXELS = 2**24
+#: Longest side ``render image --size`` accepts: beyond 2^24, neighbouring pixel
+#: centres are the same float32 coordinate, so a larger grid adds no detail.
+MAX_RENDER_SIDE = 2**24
+
 METRIC_SETTINGS = {
     "psnr": "dB, images in [0, 1], all pixels and channels, reconstruction clipped to [0, 1]",
     "ssim": f"Gaussian window {SSIM_WINDOW}x{SSIM_WINDOW}, sigma {SSIM_SIGMA}, K1 0.01, K2 0.03, "
     "data range 1, valid region, mean over channels",
+    "psnr_subset": f"PSNR in the history of images above {SUBSET_PIXELS} pixels: on a fixed random subset "
+    f"of {SUBSET_PIXELS} pixels (whole-image key psnr below that); psnr_fp16(_subset) likewise",
     "bits_per_pixel": "compact fp16 export size in bits / (width * height)",
+    "seconds": "setup_seconds: reading the image (load_seconds) and placing RBFs (rbf_init_seconds); "
+    "train_seconds: the steps (= seconds); eval_seconds: final metrics over the whole image (rendering it) "
+    "and the fp16 check; output_seconds: writing reconstruction, comparison and curve",
+    "peak_rss_bytes": "the process's peak resident memory (getrusage ru_maxrss) when metrics.json was written",
 }
 
 
@@ -94,37 +125,96 @@ def fit_image(
 
     save_field(field, out)
     compact_bytes = export_compact(field, out / "field_fp16.safetensors")
-    prediction = reconstruct(field, signal.width, signal.height).clamp(0, 1)
-    metrics = signal.final_metrics(field, prediction)
-    compact_field = load_field(out / "field_fp16.safetensors")
-    compact_psnr = signal.evaluate(compact_field)["psnr"]
+    description = f"{field_name}, {counts['trainable']:,} params, {result.steps} steps"
+    metrics, reconstruction, eval_seconds, output_seconds = score_and_write(signal, field, out, description)
+    started = time.perf_counter()
+    save_curves(out / "psnr_curve.png", {field_name: result.history}, metric=curve_metric(result.history))
+    output_seconds += time.perf_counter() - started
     report = {
         "field": field_name,
         "image": signal.name,
         "width": signal.width,
         "height": signal.height,
         "channels": signal.channels,
+        "pixels": signal.n_pixels,
         **metrics,
-        "psnr_fp16": compact_psnr,
         "trainable_params": counts["trainable"],
         "total_params": counts["total"],
         "steps": result.steps,
         "seconds": round(result.seconds, 2),
+        "setup_seconds": round(signal.load_seconds + result.init_seconds, 2),
+        "load_seconds": round(signal.load_seconds, 2),
+        "rbf_init_seconds": round(result.init_seconds, 2),
+        "train_seconds": round(result.seconds, 2),
+        "eval_seconds": round(eval_seconds, 2),
+        "output_seconds": round(output_seconds, 2),
         "compact_bytes": compact_bytes,
         "bits_per_pixel": compact_bytes * 8 / (signal.width * signal.height),
         "checkpoint": str(out / "field.safetensors"),
+        "reconstruction": reconstruction.name,
         "device": str(next(field.parameters()).device),
         "threads": torch.get_num_threads(),
         "metric_settings": METRIC_SETTINGS,
         "history": result.history,
     }
-    prediction_np = prediction.cpu().numpy()
-    save_png(out / "reconstruction.png", prediction_np)
-    title = f"{field_name}, {counts['trainable']:,} params, {result.steps} steps: {metrics['psnr']:.2f} dB"
-    save_comparison(out / "comparison.png", signal.pixels.cpu().numpy(), prediction_np, title)
-    save_curves(out / "psnr_curve.png", {field_name: result.history})
+    report["peak_rss_bytes"] = peak_rss_bytes()
     atomic_write_json(out / "metrics.json", report)
     return report
+
+
+def score_and_write(signal: ImageSignal, field, out: Path, description: str) -> tuple[dict, Path, float, float]:
+    """Render the fitted field once, tile by tile, for the final metrics, then write
+    the reconstruction and the comparison from that render.
+
+    The 8-bit render waits in a memory-mapped file in a temporary folder of
+    ``out``. The fp16 export (``out/field_fp16.safetensors``) is checked with
+    the signal's quick evaluation (key ``psnr_fp16``, or ``psnr_fp16_subset``).
+
+    Returns:
+        The metrics, the reconstruction's path, and the seconds spent scoring and writing.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=out, prefix=".render-") as spill:
+        shape = (signal.height, signal.width, signal.channels)
+        rendered = np.memmap(Path(spill) / "render", np.uint8, "w+", shape=shape)
+        metrics = signal.final_metrics(field, recording(field_predictor(field, signal.width, signal.height), rendered))
+        compact = signal.evaluate(load_field(out / "field_fp16.safetensors"))
+        metrics.update({key.replace("psnr", "psnr_fp16"): value for key, value in compact.items()})
+        eval_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        reconstruction = write_reconstruction(out, PixelStore(rendered))
+        title = f"{description}: {metrics['psnr']:.2f} dB"
+        save_comparison_figure(out / "comparison.png", signal.store, PixelStore(rendered).read_float, title)
+        del rendered
+    return metrics, reconstruction, eval_seconds, time.perf_counter() - started
+
+
+def curve_metric(history: list[dict]) -> str:
+    """The PSNR key a run's history holds: "psnr" (whole image) or "psnr_subset"."""
+    return "psnr" if "psnr" in history[-1] else "psnr_subset"
+
+
+def write_reconstruction(out: Path, rendered: PixelStore) -> Path:
+    """Write a run's rendered reconstruction: ``reconstruction.png``, or above
+    TIFF_ABOVE_PIXELS pixels ``reconstruction.tif`` (tiled pyramidal BigTIFF). Returns the path."""
+    size = (rendered.width, rendered.height, rendered.channels)
+    if rendered.n_pixels > TIFF_ABOVE_PIXELS:
+        path = out / "reconstruction.tif"
+        write_tiled_tiff(path, rendered.read_float, *size)
+    else:
+        path = out / "reconstruction.png"
+        write_png(path, rendered.read_float, *size)
+    return path
+
+
+def save_comparison_figure(path: Path, target: PixelStore, predict: Predictor, title: str) -> None:
+    """Target | reconstruction | error at full resolution when the image fits
+    OVERVIEW_SIDE, else the overview with full-resolution crops."""
+    if max(target.width, target.height) > OVERVIEW_SIDE:
+        save_overview(path, target, predict, title)
+        return
+    whole = (0, 0, target.width, target.height)
+    save_comparison(path, target.read_float(*whole), np.asarray(predict(*whole)), title)
 
 
 def load_image_field(checkpoint: str | Path):
@@ -143,12 +233,69 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def render_image(checkpoint: str | Path, width: int, height: int, out: str | Path, bits: int = 8) -> np.ndarray:
-    """Sample a fitted image field at width x height and write a PNG. Returns (H, W, C)."""
+def check_render_size(width: int, height: int) -> None:
+    """Refuse a ``--size`` beyond what float32 coordinates resolve (MAX_RENDER_SIDE)."""
+    if max(width, height) > MAX_RENDER_SIDE:
+        raise RbfieldError(
+            f"size {width}x{height}: sides above {MAX_RENDER_SIDE:,} pixels fall between the field's float32 "
+            "coordinates; render a smaller size, or a --region of it"
+        )
+
+
+def check_disk_space(out: Path, width: int, height: int, channels: int, bits: int, tiff: bool) -> None:
+    """Refuse a render whose uncompressed size (plus the pyramid's spilled levels,
+    a third more, for TIFF) exceeds the free space where it is written."""
+    needed = width * height * channels * bits // 8 * (4 if tiff else 3) // 3
+    free = shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free
+    if needed > free:
+        raise RbfieldError(
+            f"{out}: a {width}x{height} render takes up to {needed / 1e9:.2f} GB uncompressed and "
+            f"{free / 1e9:.2f} GB are free there; render a --region or write elsewhere"
+        )
+
+
+def render_image(
+    checkpoint: str | Path,
+    width: int,
+    height: int,
+    out: str | Path,
+    bits: int = 8,
+    region: tuple[int, int, int, int] | None = None,
+) -> tuple[int, int]:
+    """Sample a fitted image field on a width x height grid, or a region of it, into a file.
+
+    Rendered a band (PNG) or a tile (TIFF) at a time, so memory does not grow
+    with the output.
+
+    Args:
+        checkpoint: a run folder or field file.
+        width, height: the output grid.
+        out: a ``.png`` file, or ``.tif``/``.tiff`` for a tiled pyramidal BigTIFF.
+        bits: 8 or 16 bits per value.
+        region: (x, y, w, h) of the grid to write (default: all of it).
+
+    Returns:
+        The written image's (width, height).
+
+    Raises:
+        RbfieldError: a size beyond MAX_RENDER_SIDE, a region outside the grid,
+            or too little disk space for the output.
+    """
+    check_render_size(width, height)
+    x, y, w, h = region or (0, 0, width, height)
+    out = Path(out)
+    tiff = out.suffix.lower() in (".tif", ".tiff")
     field = load_image_field(checkpoint)
-    pixels = reconstruct(field, width, height).clamp(0, 1).numpy()
-    save_png(out, pixels, bits=bits)
-    return pixels
+    channels = field.config["spec"]["out_dim"]
+    check_disk_space(out, w, h, channels, bits, tiff)
+    grid = field_predictor(field, width, height)
+
+    def predict(left: int, top: int, wide: int, tall: int):
+        return grid(x + left, y + top, wide, tall)
+
+    writer = write_tiled_tiff if tiff else write_png
+    writer(out, predict, w, h, channels, bits=bits)
+    return w, h
 
 
 def evaluate_image(checkpoint: str | Path, signal: ImageSignal) -> dict:
@@ -189,7 +336,8 @@ def compare_images(
     summary = [{k: v for k, v in r.items() if k != "history"} for r in reports]
     atomic_write_json(out / "compare.json", {"image": signal.name, "params": parse_budget(params), "runs": summary})
     atomic_write_bytes(out / "compare.md", (table + "\n").encode())
-    save_curves(out / "compare.png", {r["field"]: r["history"] for r in reports})
+    metric = curve_metric(reports[0]["history"])
+    save_curves(out / "compare.png", {r["field"]: r["history"] for r in reports}, metric=metric)
     return reports
 
 
@@ -199,10 +347,10 @@ def compare_images(
 DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
 
 
-def _signal(path: str, batch: int):
-    from rbfield.signals.image import ImageSignal
-
-    return ImageSignal.from_path(path, batch_size=batch)
+def _signal(path: str, batch: int, max_memory: str | None):
+    """The image at ``path``, refused if its pixels would take more than ``--max-memory``."""
+    max_bytes = None if max_memory is None else parse_bytes(max_memory)
+    return ImageSignal.from_path(path, max_bytes=max_bytes, batch_size=batch)
 
 
 TRAINING_DEFAULTS = TrainingDefaults(
@@ -212,17 +360,29 @@ TRAINING_DEFAULTS = TrainingDefaults(
 
 def _print_report(report: dict, out: Path) -> None:
     ssim = "" if report["ssim"] is None else f", SSIM {report['ssim']:.4f}"
+    compact = (
+        f"{report['psnr_fp16']:.2f} dB"
+        if "psnr_fp16" in report
+        else f"{report['psnr_fp16_subset']:.2f} dB on a pixel subset"
+    )
     print(
         f"{report['field']}: PSNR {report['psnr']:.2f} dB{ssim} after {report['steps']} steps in "
         f"{report['seconds']:.1f} s; compact fp16 export {report['compact_bytes']:,} bytes "
-        f"({report['bits_per_pixel']:.2f} bits/pixel, {report['psnr_fp16']:.2f} dB)"
+        f"({report['bits_per_pixel']:.2f} bits/pixel, {compact})"
     )
-    print(f"results in {out}/ (metrics.json, reconstruction.png, comparison.png, psnr_curve.png, field.safetensors)")
+    print(
+        f"time: setup {report['setup_seconds']:.1f} s, training {report['train_seconds']:.1f} s, final evaluation "
+        f"{report['eval_seconds']:.1f} s, outputs {report['output_seconds']:.1f} s; "
+        f"peak memory {report['peak_rss_bytes'] / 2**30:.2f} GiB"
+    )
+    print(
+        f"results in {out}/ (metrics.json, {report['reconstruction']}, comparison.png, psnr_curve.png, "
+        "field.safetensors)"
+    )
 
 
 def cmd_fit_image(args) -> int:
-
-    signal = _signal(args.path, args.batch)
+    signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     train = train_config(args)
     with reporting_interrupts(lambda: report_interrupt(out)):
@@ -232,24 +392,25 @@ def cmd_fit_image(args) -> int:
 
 
 def cmd_render_image(args) -> int:
-
     width, height = parse_size(args.size)
-    render_image(args.checkpoint, width, height, args.out, bits=args.bits)
-    print(f"wrote {args.out} ({width}x{height}, {args.bits}-bit)")
+    region = None if args.region is None else parse_region(args.region, width, height)
+    written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region)
+    part = "" if region is None else f", region x={region[0]}, y={region[1]} of {width}x{height}"
+    print(f"wrote {args.out} ({written[0]}x{written[1]}{part}, {args.bits}-bit)")
     return 0
 
 
 def cmd_eval_image(args) -> int:
     import json
 
-    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18))
+    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18, args.max_memory))
     print(json.dumps(metrics, indent=2))
     return 0
 
 
 def cmd_compare_image(args) -> int:
     names = parse_field_names(args.fields, presets_for("image"))
-    signal = _signal(args.path, args.batch)
+    signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     with reporting_interrupts(lambda: report_finished_runs(out)):
         compare_images(signal, out, names, args.params, train_config(args))
@@ -261,7 +422,7 @@ def cmd_compare_image(args) -> int:
 def cmd_demo(args) -> int:
     from skimage import data
 
-    from rbfield.signals.image import ImageSignal, centre_crop, image_to_float
+    from rbfield.signals.image import centre_crop, image_to_float
     from rbfield.train import TrainConfig
 
     photo = data.astronaut()
@@ -290,18 +451,29 @@ def register(verbs: dict, commands) -> None:
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('image'))} (default neurbf)")
     add_run_arguments(fit, "runs/<image>-<field>")
     add_training_arguments(fit, TRAINING_DEFAULTS)
+    add_memory_argument(fit)
     fit.set_defaults(handler=cmd_fit_image)
 
-    render = verbs["render"].add_parser("image", help="sample a fitted image field at any size")
+    render = verbs["render"].add_parser(
+        "image",
+        help="sample a fitted image field at any size",
+        description="Sample a fitted image field on a WIDTHxHEIGHT grid, or a region of it, streamed a band or "
+        "tile at a time (memory does not grow with the output).",
+    )
     render.add_argument("checkpoint", help="run folder or field .safetensors")
-    render.add_argument("--size", required=True, help="output size WIDTHxHEIGHT")
-    render.add_argument("--out", required=True, help="output PNG")
-    render.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
+    render.add_argument("--size", required=True, help=f"output grid WIDTHxHEIGHT (sides up to {MAX_RENDER_SIDE:,})")
+    render.add_argument(
+        "--region",
+        help="write only the pixels x,y,w,h of the --size grid (e.g. 0,0,1024,768): a crop of the full render",
+    )
+    render.add_argument("--out", required=True, help="output .png, or .tif/.tiff for a tiled pyramidal BigTIFF")
+    render.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bit depth (default 8)")
     render.set_defaults(handler=cmd_render_image)
 
     evaluate = verbs["eval"].add_parser("image", help="PSNR/SSIM of a fitted field against an image")
     evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
     evaluate.add_argument("path", help="the reference image")
+    add_memory_argument(evaluate)
     evaluate.set_defaults(handler=cmd_eval_image)
 
     compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
@@ -309,6 +481,7 @@ def register(verbs: dict, commands) -> None:
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
     add_training_arguments(compare, TRAINING_DEFAULTS)
+    add_memory_argument(compare)
     compare.set_defaults(handler=cmd_compare_image)
 
     demo = commands.add_parser("demo", help="fit NeuRBF to a built-in photo (scikit-image's astronaut)")
