@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from rbfield.encodings.rbf_init import KMEANS_WORK
 from rbfield.raster.grid import pixel_coords
 from rbfield.raster.store import PixelStore
 
@@ -29,6 +30,9 @@ MAX_INIT_POINTS = 2**20
 #: over all pixels rose by 29 / 16 / 11 / 7 % at 8 / 16 / 32 / 64 points per
 #: kernel, against a full-pixel run; two seeds of the full run differ by up to 8 %.
 POINTS_PER_KERNEL = 64
+#: Points per RBF at least, when the k-means work bound (:data:`~rbfield.encodings.rbf_init.KMEANS_WORK`)
+#: asks for fewer than :data:`POINTS_PER_KERNEL` (hundreds of thousands of kernels).
+MIN_POINTS_PER_KERNEL = 16
 #: Side of the square tiles the Sobel magnitude is computed in.
 SOBEL_TILE = 512
 #: The weight floor :func:`rbfield.encodings.rbf_init.initial_rbf_geometry`
@@ -37,8 +41,15 @@ WEIGHT_FLOOR = 1e-3
 
 
 def init_sample_size(n_kernels: int) -> int:
-    """How many points :func:`importance_sample` should draw for ``n_kernels`` RBFs."""
-    return max(MAX_INIT_POINTS, POINTS_PER_KERNEL * n_kernels)
+    """How many points :func:`importance_sample` should draw for ``n_kernels`` RBFs.
+
+    :data:`POINTS_PER_KERNEL` per kernel while weighted k-means can afford at least 4 Lloyd iterations
+    on them within its work bound; above that, fewer per kernel (at least :data:`MIN_POINTS_PER_KERNEL`),
+    with as few as 3 iterations (``bench/kmeans_budget.py``).
+    """
+    affordable = KMEANS_WORK // 5  # a sample with 4 iterations and the final assignment
+    per_bound = max(MIN_POINTS_PER_KERNEL * n_kernels, affordable)
+    return max(MAX_INIT_POINTS, min(POINTS_PER_KERNEL * n_kernels, per_bound))
 
 
 def random_batch(store: PixelStore, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
