@@ -224,3 +224,36 @@ def test_set_threads_sets_torch_and_numba_together():
         set_threads(before)
     with pytest.raises(ValueError, match="at least 1"):
         set_threads(0)
+
+
+def _parser_with_dataset_flags(task: str, verb: str):
+    """The command line's ``VERB TASK`` parser with the flags the dataset hooks add to it."""
+    import argparse
+
+    from rbfield.datasets.command import add_dataset_arguments, add_threads_argument
+    from rbfield.tasks import image, sdf
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    verbs = {v: commands.add_parser(v).add_subparsers() for v in ("fit", "render", "eval", "compare", "export")}
+    {"image": image, "sdf": sdf}[task].register(verbs, commands)
+    add_dataset_arguments(verbs[verb].choices[task])
+    add_threads_argument(verbs[verb].choices[task])
+    return parser
+
+
+def test_the_fit_command_on_a_folder_reports_failures_in_its_exit_status(photos, tmp_path, capsys):
+    from rbfield.datasets.command import run_dataset_command
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(photos, folder)
+    (folder / "empty.png").write_bytes(b"")
+    flags = ["--params", "12k", "--steps", "5", "--batch", "1024", "--eval-every", "0", "--workers", "2"]
+    args = _parser_with_dataset_flags("image", "fit").parse_args(
+        ["fit", "image", str(folder), "--out", str(tmp_path / "out"), "--threads", "1", "--quiet", *flags]
+    )
+    assert run_dataset_command(args, "image") == 1
+    printed = capsys.readouterr()
+    assert "3 fitted, 0 complete before, 1 failed; results in" in printed.out and printed.err == ""
+    rows = {row["name"]: row for row in csv.DictReader((tmp_path / "out" / "summary.csv").open())}
+    assert rows["empty"]["status"] == "failed" and rows["coffee"]["steps"] == "5"
