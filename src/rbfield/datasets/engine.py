@@ -167,6 +167,10 @@ def fit_dataset(
         options: the task's own keyword arguments, e.g. ``mesh_resolution``, ``metric_samples``,
             ``min_piece_share``, ``gradient_step`` of :func:`rbfield.tasks.sdf.fit_sdf`.
 
+    The local pool starts its workers afresh ("spawn"), so a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard. Ctrl-C / SIGTERM (as KeyboardInterrupt) stops the running fits after
+    they write their checkpoints; calling again with the same arguments skips complete runs and resumes those.
+
     Returns:
         A :class:`DatasetResult`; ``result.failed`` counts the inputs that failed (each with its one-line error
         in the summary; the others went on).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -27,6 +28,8 @@ TRAINING_KEYS = ("field", "params", "steps", "time", "seed", "batch", "eval_ever
 BULKY_KEYS = ("history", "metric_settings")
 #: Times a job is started again after its worker process died (it resumes from its checkpoint).
 RETRIES_AFTER_A_DEAD_WORKER = 1
+#: Seconds an interrupted worker gets to end its training step and write its checkpoint before it is killed.
+SECONDS_TO_SAVE = 60.0
 
 
 @dataclass
@@ -134,8 +137,8 @@ def run_job(job: Job, out: str | Path, threads: int) -> Outcome:
         try:
             report = _fit(job, run_dir, resume, log)
         except Exception as error:
-            if is_interrupt(error):
-                raise
+            if is_interrupt(error):  # Numba wraps a Ctrl-C in a SystemError
+                raise KeyboardInterrupt from error
             log(traceback.format_exc())
             return Outcome.failed(job, one_line(error), round(time.perf_counter() - started, 2))
     return Outcome(
@@ -149,6 +152,30 @@ def run_job(job: Job, out: str | Path, threads: int) -> Outcome:
     )
 
 
+def _pool_job(job: Job, out: str, threads: int) -> Outcome:
+    """:func:`run_job` in a pool worker; an interrupted worker exits (its fit wrote a checkpoint) rather than
+    start the next queued job."""
+    try:
+        return run_job(job, out, threads)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Interrupt every worker (SIGTERM: a fit ends its step and writes its checkpoint, as on Ctrl-C), wait up to
+    SECONDS_TO_SAVE for them, kill the rest, and drop the jobs not started. The executor has no public handle
+    on its processes, hence ``_processes``."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + SECONDS_TO_SAVE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_local(
     jobs: list[Job], out: str | Path, workers: int, threads: int, on_outcome: Callable[[Outcome], None]
 ) -> list[Outcome]:
@@ -157,24 +184,26 @@ def run_local(
     Workers are started fresh ("spawn": no state shared with this process) and set their thread counts before
     any work. A job whose worker dies (killed, out of memory, a crash in native code) is started again once in a
     new pool, resuming from its checkpoint; if its worker dies again the job fails. ``on_outcome`` is called in
-    this process as each job finishes.
+    this process as each job finishes. Ctrl-C / SIGTERM here (KeyboardInterrupt) interrupts the running fits,
+    which write their checkpoints, and propagates; running the dataset again resumes them.
 
     Returns:
         The outcomes, in the order of ``jobs``.
     """
     outcomes: dict[str, Outcome] = {}
     deaths: dict[str, int] = {}
+    order = {job.name: position for position, job in enumerate(jobs)}
     pending = list(jobs)
     context = multiprocessing.get_context("spawn")
     while pending:
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=set_threads, initargs=(threads,))
         try:
-            futures = {pool.submit(run_job, job, out, threads): job for job in pending}
+            futures = {pool.submit(_pool_job, job, out, threads): job for job in pending}
             pending = []
             waiting = set(futures)
             while waiting:
                 finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: jobs.index(futures[f])):
+                for future in sorted(finished, key=lambda f: order[futures[f].name]):
                     job = futures[future]
                     try:
                         outcome = future.result()
@@ -187,7 +216,7 @@ def run_local(
                     outcomes[job.name] = outcome
                     on_outcome(outcome)
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # workers got the same Ctrl-C and save checkpoints
+            _stop_workers(pool)
             raise
         pool.shutdown(wait=True)
     return [outcomes[job.name] for job in jobs]
