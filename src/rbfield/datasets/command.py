@@ -70,14 +70,27 @@ def dataset_name(source: str) -> str:
     return path.stem if path.suffix in MANIFEST_EXTENSIONS else path.name or "dataset"
 
 
+def _report_interrupt(out: Path) -> None:
+    print(
+        f"\ninterrupted: finished runs and the running fits' checkpoints are in {out}/; "
+        "run the same command again to skip the finished inputs and resume the others",
+        file=sys.stderr,
+    )
+
+
 def run_dataset_command(args: argparse.Namespace, task: str, fields: list[str] | None = None) -> int:
     """Fit ``args.field`` (or, for ``compare``, each of ``fields``) to every input of ``args.path`` with the
     command's flags; print where the results are and how many inputs failed.
 
     Returns:
         The exit status: 0, or 1 when any input failed (its one-line error is in the summary).
+
+    Raises:
+        InterruptReported: on Ctrl-C / SIGTERM, once the running fits wrote their checkpoints and the user was
+            told how to resume (:func:`rbfield.tasks.common.reporting_interrupts`).
     """
     from rbfield.datasets.engine import compare_dataset, fit_dataset
+    from rbfield.tasks.common import reporting_interrupts
 
     name = dataset_name(args.path)
     default_out = f"runs/compare-{name}" if fields is not None else f"runs/{name}-{args.field}"
@@ -98,10 +111,11 @@ def run_dataset_command(args: argparse.Namespace, task: str, fields: list[str] |
         "progress": None if args.quiet else sys.stderr,
         **options,
     }
-    if fields is not None:
-        result = compare_dataset(args.path, out, task, fields, **settings)
-    else:
-        result = fit_dataset(args.path, out, task, args.field, **settings)
+    with reporting_interrupts(lambda: _report_interrupt(out)):
+        if fields is not None:
+            result = compare_dataset(args.path, out, task, fields, **settings)
+        else:
+            result = fit_dataset(args.path, out, task, args.field, **settings)
     if fields is not None:
         print(result.files["markdown"].read_text(), end="")
     print(
