@@ -2,14 +2,85 @@
 
 Set the environment variable ``RBFIELD_DISABLE_FAST=1`` to use only the
 reference paths (results agree to floating-point rounding).
+
+Threads: importing this module sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user
+set it (see :func:`wait_passively`); :func:`set_threads` sets PyTorch's,
+Numba's and the BLAS libraries' thread counts together, and
+:func:`thread_environment` is the environment that gives a new process n threads.
 """
 
 import os
+import sys
 import warnings
 
 from rbfield.interrupts import interrupts_held
 
 _NUMBA_STATE: dict = {}
+
+#: Environment variables that size a process's thread pools (OpenMP, MKL, OpenBLAS, Numba).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def wait_passively() -> bool:
+    """Make OpenMP threads sleep, not spin, while they wait for work: ``OMP_WAIT_POLICY=PASSIVE``
+    unless the environment already names a policy.
+
+    By default GNU OpenMP (PyTorch's, and Numba's "omp" layer: two separate pools in one process)
+    keeps an idle thread spinning for about a millisecond after each parallel region. On a core
+    shared with another process, or with the other pool, those spins take the time slices the
+    working threads need, and each region waits for its slowest thread: on 2 cores beside one busy
+    single-threaded process a 2-thread SDF fit ran 8-17x slower than with the passive policy
+    (``bench/contention.py``). OpenMP reads the variable when its library loads, so this works
+    for PyTorch only if called before ``import torch`` (this module calls it on import and imports
+    no torch); Numba's pool loads later and always sees it.
+
+    Returns:
+        True when the policy is now PASSIVE (set here or by the user).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
+
+
+wait_passively()
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` threads for everything rbfield runs in this process: PyTorch (and MKL through it),
+    Numba's kernels, the k-d tree queries (:func:`cpu_workers`), and NumPy's / SciPy's BLAS when
+    ``threadpoolctl`` is installed. Call it before any work; a worker of a pool calls it first thing.
+
+    Args:
+        n: threads, at least 1. Numba is capped at the pool size it started with (its
+            ``NUMBA_NUM_THREADS``, by default the core count).
+
+    Returns:
+        ``n``.
+    """
+    import torch
+
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, got {n}")
+    torch.set_num_threads(n)
+    if "numba" in sys.modules:
+        numba_kernels()  # Numba follows torch's count; this applies it now (and at each later call)
+    try:
+        import threadpoolctl
+    except ImportError:
+        return n
+    threadpoolctl.threadpool_limits(limits=n)
+    return n
+
+
+def thread_environment(n: int, environment: dict | None = None) -> dict:
+    """``environment`` (default: this process's) with every thread pool of a new process sized
+    to ``n`` threads and OpenMP's passive wait policy (:func:`wait_passively`); for workers that
+    must get their thread counts before they import anything."""
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, got {n}")
+    result = dict(os.environ if environment is None else environment)
+    result.update(dict.fromkeys(THREAD_VARIABLES, str(n)))
+    result.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return result
 
 
 def fast_paths_enabled() -> bool:
