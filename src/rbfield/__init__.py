@@ -20,6 +20,8 @@ Example:
 
 from importlib import import_module
 
+import rbfield.ops  # noqa: F401  (before torch loads: OpenMP threads wait passively, see rbfield.ops.wait_passively)
+
 __version__ = "0.2.0"
 
 #: Public name -> the module that defines it.

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
 
 
@@ -58,6 +59,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainingDe
         help="steps between checkpoints (default 1000; 0: only at the end)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_argument(parser)
     parser.set_defaults(default_steps=defaults.steps)
 
 
@@ -68,9 +70,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None
 
 
 def train_config(args):
-    """TrainConfig from the flags of :func:`add_training_arguments`."""
+    """TrainConfig from the flags of :func:`add_training_arguments` (``--threads`` takes effect here)."""
     from rbfield.train import TrainConfig
 
+    apply_threads(args)
     steps = args.steps
     if steps is None and args.time is None:
         steps = args.default_steps

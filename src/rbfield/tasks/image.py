@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.datasets import is_dataset
+from rbfield.datasets.command import add_dataset_arguments, run_dataset_command
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.io import (
@@ -382,6 +384,8 @@ def _print_report(report: dict, out: Path) -> None:
 
 
 def cmd_fit_image(args) -> int:
+    if is_dataset(args.path):
+        return run_dataset_command(args, "image")
     signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     train = train_config(args)
@@ -410,6 +414,8 @@ def cmd_eval_image(args) -> int:
 
 def cmd_compare_image(args) -> int:
     names = parse_field_names(args.fields, presets_for("image"))
+    if is_dataset(args.path):
+        return run_dataset_command(args, "image", names)
     signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     with reporting_interrupts(lambda: report_finished_runs(out)):
@@ -447,10 +453,15 @@ def register(verbs: dict, commands) -> None:
         commands: the top-level subparsers (for ``demo``).
     """
     fit = verbs["fit"].add_parser("image", help="fit a field to a photo")
-    fit.add_argument("path", help="PNG, JPEG or TIFF image (8/16-bit, grey, RGB or RGBA)")
+    fit.add_argument(
+        "path",
+        help="PNG, JPEG or TIFF image (8/16-bit, grey, RGB or RGBA), or a folder, quoted glob or .csv/.jsonl "
+        "manifest of them",
+    )
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('image'))} (default neurbf)")
     add_run_arguments(fit, "runs/<image>-<field>")
     add_training_arguments(fit, TRAINING_DEFAULTS)
+    add_dataset_arguments(fit)
     add_memory_argument(fit)
     fit.set_defaults(handler=cmd_fit_image)
 
@@ -477,10 +488,11 @@ def register(verbs: dict, commands) -> None:
     evaluate.set_defaults(handler=cmd_eval_image)
 
     compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
-    compare.add_argument("path", help="PNG, JPEG or TIFF image")
+    compare.add_argument("path", help="PNG, JPEG or TIFF image, or a folder, quoted glob or .csv/.jsonl manifest")
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
     add_training_arguments(compare, TRAINING_DEFAULTS)
+    add_dataset_arguments(compare)
     add_memory_argument(compare)
     compare.set_defaults(handler=cmd_compare_image)
 

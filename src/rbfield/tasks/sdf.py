@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.datasets import is_dataset
+from rbfield.datasets.command import add_dataset_arguments, run_dataset_command
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
@@ -481,6 +483,8 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_fit_sdf(args) -> int:
+    if is_dataset(args.path):
+        return run_dataset_command(args, "sdf")
 
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
     with reporting_interrupts(lambda: report_interrupt(out)):
@@ -523,6 +527,8 @@ def cmd_eval_sdf(args) -> int:
 
 def cmd_compare_sdf(args) -> int:
     names = parse_field_names(args.fields, presets_for("sdf"))
+    if is_dataset(args.path):
+        return run_dataset_command(args, "sdf", names)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     with reporting_interrupts(lambda: report_finished_runs(out)):
         compare_sdf(
@@ -550,10 +556,15 @@ def register(verbs: dict, commands) -> None:
         commands: the top-level subparsers (unused; kept for the common signature).
     """
     fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
-    fit.add_argument("path", help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals)")
+    fit.add_argument(
+        "path",
+        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals), or a folder, "
+        "quoted glob or .csv/.jsonl manifest of them",
+    )
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('sdf'))} (default neurbf)")
     add_run_arguments(fit, "runs/<shape>-<field>")
     _add_shape_training_arguments(fit)
+    add_dataset_arguments(fit)
     fit.set_defaults(handler=cmd_fit_sdf)
 
     evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
@@ -566,8 +577,9 @@ def register(verbs: dict, commands) -> None:
     evaluate.set_defaults(handler=cmd_eval_sdf)
 
     compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
-    compare.add_argument("path", help="mesh or oriented point cloud")
+    compare.add_argument("path", help="mesh or oriented point cloud, or a folder, quoted glob or .csv/.jsonl manifest")
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
     _add_shape_training_arguments(compare)
+    add_dataset_arguments(compare)
     compare.set_defaults(handler=cmd_compare_sdf)
