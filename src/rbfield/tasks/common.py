@@ -108,8 +108,8 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         choices=DEVICES,
-        default="auto",
-        help="where the field runs: auto (cuda, else mps, else cpu; the default), cpu, cuda or mps",
+        default="cpu",
+        help="where the field runs: cpu (the default), cuda, mps, or auto (cuda, else mps, else cpu)",
     )
 
 
