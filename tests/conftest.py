@@ -42,3 +42,27 @@ def coffee_crop() -> np.ndarray:
 def chelsea_crop_uint8() -> np.ndarray:
     """48x48 RGB uint8 crop of scikit-image's chelsea photo."""
     return centre_crop(data.chelsea(), 48)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder in which no file can be created: a tmp folder without write permission, or (for
+    root, whom permissions do not stop) /sys; skips when there is none."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    candidates = [folder, Path("/sys")] if os.geteuid() == 0 else [folder]
+    try:
+        for candidate in candidates:
+            try:
+                tempfile.TemporaryFile(dir=candidate).close()
+            except OSError:
+                yield candidate
+                return
+        pytest.skip("no read-only folder here (root ignores permissions and /sys is writable)")
+    finally:
+        folder.chmod(0o700)

@@ -15,6 +15,7 @@ import torch
 
 from rbfield.cli import main
 from rbfield.metrics import psnr
+from rbfield.runs import staging_path
 from rbfield.signals.image import load_image
 
 
@@ -218,14 +219,15 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photo_path):
     process = subprocess.Popen(
         command + ["--steps", "1000000", "--checkpoint-every", "5"], stderr=subprocess.PIPE, text=True
     )
+    checkpoint = staging_path(out) / "checkpoint.pt"  # an unfinished run lives in its staging folder
     deadline = time.time() + 120
-    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+    while not checkpoint.exists() and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)  # let it train a little more
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "--resume" in err and "Traceback" not in err
-    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state = torch.load(checkpoint, weights_only=True)
     assert state["step"] > 0
     # Resuming with a smaller step target finishes at once and writes the results.
     resumed = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,45 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert main(["render", "nerf", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error:") and len(error.strip().splitlines()) == 1
+
+
+def test_metrics_record_provenance_and_the_real_device(fitted):
+    from rbfield import __version__
+
+    metrics = json.loads((fitted / "metrics.json").read_text())
+    assert metrics["device"] == "cpu" and metrics["rbfield_version"] == __version__
+    assert metrics["threads"] >= 1 and metrics["command"]
+    assert list(metrics["input_sha256"]) == [str(SCENE)] and len(metrics["input_sha256"][str(SCENE)]) == 64
+
+
+def test_eval_scores_the_test_split_without_writing(fitted, capsys):
+    before = sorted(p.name for p in fitted.rglob("*"))
+    capsys.readouterr()
+    assert main(["eval", "nerf", str(fitted), "--device", "cpu"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    stored = json.loads((fitted / "metrics.json").read_text())
+    assert scores["split"] == "test" and scores["views"] == 50
+    assert scores["psnr"] == pytest.approx(stored["psnr"], abs=1e-6)
+    assert sorted(p.name for p in fitted.rglob("*")) == before
+
+
+def test_export_glb_keeps_vertex_colours(fitted, tmp_path):
+    import trimesh
+
+    out = tmp_path / "scene.glb"
+    assert main(["export", "mesh", str(fitted), "--res", "48", "--level", "5", "--out", str(out)]) == 0
+    loaded = trimesh.load(out, process=False)
+    mesh = next(iter(loaded.geometry.values())) if isinstance(loaded, trimesh.Scene) else loaded
+    assert len(mesh.vertices) > 100 and mesh.visual.kind == "vertex"
+    colours = mesh.visual.vertex_colors[:, :3]
+    assert len(np.unique(colours, axis=0)) > 10  # real colours, not one default
+
+
+def test_refit_needs_overwrite_and_a_refused_resume_keeps_the_run(fitted, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in fitted.iterdir() if p.is_file()}
+    assert main(["fit", "nerf", str(SCENE), "--out", str(fitted), "--steps", "1", "--downscale", "4"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    resumed = ["fit", "nerf", str(SCENE), "--out", str(fitted), "--resume", "--field", "neurbf", "--params", "150k"]
+    assert main(resumed + ["--steps", "300", "--downscale", "4", "--quiet"]) == 2
+    assert "different field" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in fitted.iterdir() if p.is_file()} == before

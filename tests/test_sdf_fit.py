@@ -142,6 +142,7 @@ def test_export_refuses_bad_requests(elephant_run, tmp_path):
         export_mesh(elephant_run, 100_000, tmp_path / "huge.ply")
     with pytest.raises(RbfieldError, match=".ply, .obj or .glb"):
         export_mesh(elephant_run, 32, tmp_path / "mesh.xyz")
+    assert not (tmp_path / "mesh.xyz").exists()
 
 
 def test_point_cloud_fit(tmp_path):
@@ -214,3 +215,59 @@ def test_compare_writes_a_table(tmp_path, capsys):
 def test_compare_refuses_unknown_fields(capsys):
     assert main(["compare", "sdf", SHAPE, "--fields", "neurbf,nope"]) == 2
     assert "unknown field(s) nope" in capsys.readouterr().err
+
+
+def test_summary_names_the_metrics_and_metrics_record_provenance(elephant_run):
+    from rbfield import __version__
+
+    metrics = json.loads((elephant_run / "metrics.json").read_text())
+    assert metrics["rbfield_version"] == __version__ and metrics["device"] == "cpu"
+    assert metrics["threads"] >= 1 and metrics["command"] and metrics["quality_problem"] is None
+    assert len(metrics["input_sha256"][SHAPE]) == 64
+
+
+def test_a_failed_fit_exits_3_says_why_and_keeps_its_run(tmp_path, capsys):
+    out = tmp_path / "rough"
+    quick = ["--params", "20k", "--steps", "3", "--batch", "512", "--res", "32", "--quiet", *SAMPLES]
+    assert main(["fit", "sdf", SHAPE, "--out", str(out), *quick]) == 3
+    captured = capsys.readouterr()
+    assert "iou " in captured.out and "iou_inside " in captured.out and "NAE " in captured.out
+    error = captured.err.strip().splitlines()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(error) == 1 and error[0].startswith("error: the fit failed: ") and metrics["quality_problem"] in error[0]
+    assert metrics["mesh_faces"] == 0 or metrics["iou_inside"] < 0.5
+
+
+def test_quality_floor():
+    from rbfield.tasks.sdf import quality_problem
+
+    assert "mesh is empty" in quality_problem({"mesh_faces": 0, "iou_inside": 0.9})
+    assert "iou_inside 0.4000 is below the floor of 0.5" in quality_problem({"mesh_faces": 10, "iou_inside": 0.4})
+    assert quality_problem({"mesh_faces": 10, "iou_inside": 0.6}) is None
+    assert quality_problem({"mesh_faces": 10, "iou_inside": None}) is None  # a point cloud has no inside
+
+
+def test_a_killed_fit_resumes_from_its_staging_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from rbfield.runs import staging_path
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "rbfield.cli", "fit", "sdf", SHAPE, "--out", str(out), "--params", "20k"]
+    command += ["--batch", "512", "--res", "32", "--eval-every", "0", "--metric-samples", "1000"]
+    process = subprocess.Popen(command + ["--steps", "1000000", "--checkpoint-seconds", "0.5"])
+    checkpoint = staging_path(out) / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    process.kill()  # no chance to save anything more
+    process.wait(timeout=30)
+    assert checkpoint.exists() and not out.exists()
+    step = torch.load(checkpoint, weights_only=True)["step"]
+    resumed = subprocess.run(command + ["--steps", str(step + 2), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode in (0, 3), resumed.stderr
+    assert f"resuming from step {step} " in resumed.stdout
+    assert json.loads((out / "metrics.json").read_text())["steps"] == step + 2
+    assert not staging_path(out).exists()

@@ -32,10 +32,18 @@ VERBS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error:`` line on stderr (exit status 2), like
+    every other bad input; ``--help`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rbfield import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rbfield", description="Fit compact neural fields (NeuRBF and baselines) on a plain CPU."
     )
     parser.add_argument("--version", action="version", version=f"rbfield {__version__}")
@@ -48,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         task.register(verbs, commands)
     mesh_export.register(verbs)
     return parser
+
+
+def one_line(message: str) -> str:
+    """A message on one line: line breaks inside it become "; "."""
+    return "; ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def _interrupt_on_sigterm(signum, frame):
@@ -66,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         with reporting_interrupts(lambda: print("\ninterrupted", file=sys.stderr)):
             return args.handler(args)
     except RbfieldError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except InterruptReported:
         return 130

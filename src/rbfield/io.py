@@ -141,18 +141,33 @@ def read_field_config(path: str | os.PathLike) -> dict:
     path = resolve_field_path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return json.loads((handle.metadata() or {})["rbfield_config"])
+            config = json.loads((handle.metadata() or {})["rbfield_config"])
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise RbfieldError(
             f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run"
         ) from None
+    try:
+        field_task(config)
+    except (RbfieldError, AttributeError) as error:
+        raise RbfieldError(f"{path}: {error if isinstance(error, RbfieldError) else 'unreadable config'}") from None
+    return config
 
 
 def field_task(config: dict) -> str:
-    """The task ("image", "sdf" or "radiance") a field config was built for."""
+    """The task ("image", "sdf" or "radiance") a field config was built for.
+
+    Raises:
+        RbfieldError: a config without a task (written by a version of rbfield that kept none).
+    """
     if "spec" not in config and config.get("kind") == "radiance":  # saved by rbfield 0.1
         return "radiance"
-    return config["spec"]["task"]
+    task = (config.get("spec") or {}).get("task")
+    if task not in TASK_COMMANDS:
+        raise RbfieldError(
+            f"the field's config names no task this rbfield knows ({task!r}); it was written by another version "
+            "of rbfield: fit it again with this one"
+        )
+    return task
 
 
 TASK_COMMANDS = {"image": "rbfield fit image", "sdf": "rbfield fit sdf", "radiance": "rbfield fit nerf"}

@@ -10,7 +10,8 @@ learning rates, decayed by a cosine from 1x to ``final_lr_fraction`` x over
 the run (the run's progress is the larger of step/steps and time/budget).
 
 Robustness: the checkpoint is written atomically every ``checkpoint_every``
-steps and at the end; Ctrl-C writes one and re-raises KeyboardInterrupt; a
+steps, after every ``checkpoint_seconds`` of training (so a ``kill -9`` loses
+at most that much) and at the end; Ctrl-C writes one and re-raises KeyboardInterrupt; a
 non-finite loss raises :class:`TrainingDiverged` before the bad step is taken.
 Batches are drawn from a generator seeded by (seed, step), so a resumed run
 sees exactly the batches an uninterrupted one would.
@@ -19,6 +20,7 @@ sees exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
@@ -44,9 +46,12 @@ class TrainConfig:
         seed: seeds the batch order.
         eval_every: steps between evaluations (the PSNR-vs-step curve); 0: only at the end.
         checkpoint_every: steps between checkpoints (0: only at the end).
+        checkpoint_seconds: seconds of training (evaluation excluded) between checkpoints, besides
+            ``checkpoint_every`` (0: off).
         final_lr_fraction: learning rate at the end, as a fraction of the start.
         betas, eps: Adam settings (NeuRBF: (0.9, 0.99), 1e-15).
-        progress: show a progress bar.
+        progress: report progress on stderr: a bar on a terminal, one line per evaluation otherwise
+            (a file or a pipe).
     """
 
     steps: int | None = 2000
@@ -54,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 250
     checkpoint_every: int = 1000
+    checkpoint_seconds: float = 60.0
     final_lr_fraction: float = 0.01
     betas: tuple[float, float] = (0.9, 0.99)
     eps: float = 1e-15
@@ -64,10 +70,14 @@ class TrainConfig:
             raise RbfieldError("give a number of steps, a time budget, or both")
         if self.steps is not None and self.steps < 1:
             raise RbfieldError(f"steps must be at least 1, got {self.steps}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise RbfieldError(f"the time budget must be positive, got {self.time_budget}")
+        if self.time_budget is not None and not 0 < self.time_budget < math.inf:
+            raise RbfieldError(f"the time budget must be a positive, finite number of seconds, got {self.time_budget}")
         if self.eval_every < 0 or self.checkpoint_every < 0:
             raise RbfieldError("eval_every and checkpoint_every must be 0 (off) or positive")
+        if not 0 <= self.checkpoint_seconds < math.inf:
+            raise RbfieldError(
+                f"checkpoint_seconds must be 0 (off) or finite and positive, got {self.checkpoint_seconds}"
+            )
 
 
 @dataclass
@@ -148,6 +158,30 @@ def load_checkpoint(path: str | Path) -> dict:
         raise RbfieldError(f"{path}: unreadable checkpoint ({type(error).__name__}); start a new run") from None
 
 
+def resume_state(field: TrainableField, checkpoint_path: str | Path) -> dict:
+    """The checkpoint at ``checkpoint_path``, if ``field`` can continue from it.
+
+    Raises:
+        RbfieldError: no or unreadable checkpoint, or one of another task or another field.
+    """
+    state = load_checkpoint(checkpoint_path)
+    stored = state.get("field_config") if isinstance(state, dict) else None
+    if not isinstance(stored, dict) or "step" not in state:
+        raise RbfieldError(f"{checkpoint_path}: not an rbfield training checkpoint; start a new run")
+    task, stored_task = field.config["spec"]["task"], stored.get("spec", {}).get("task")
+    if stored_task != task:
+        raise RbfieldError(
+            f"{checkpoint_path} is a checkpoint of another task ({stored_task}), not of this {task} fit; "
+            "choose another --out or drop --resume"
+        )
+    if stored != field.config:
+        raise RbfieldError(
+            f"{checkpoint_path} was made by a different field ({stored.get('preset')}, "
+            f"budget {stored.get('budget')}); use the same --field and --params"
+        )
+    return state
+
+
 def _start_or_resume(field: TrainableField, config: TrainConfig, checkpoint_path: Path | None, resume: bool):
     """The optimizer and (step, seconds, history), fresh or from the checkpoint."""
     optimizer = _make_optimizer(field, config)
@@ -155,12 +189,7 @@ def _start_or_resume(field: TrainableField, config: TrainConfig, checkpoint_path
         return optimizer, 0, 0.0, []
     if checkpoint_path is None:
         raise RbfieldError("resuming needs a run folder")
-    state = load_checkpoint(checkpoint_path)
-    if state["field_config"] != field.config:
-        raise RbfieldError(
-            f"{checkpoint_path} was made by a different field ({state['field_config']['preset']}, "
-            f"budget {state['field_config']['budget']}); use the same --field and --params"
-        )
+    state = resume_state(field, checkpoint_path)
     field.load_state_dict(state["field_state"])
     optimizer.load_state_dict(state["optimizer"])
     return optimizer, state["step"], state["seconds"], state["history"]
@@ -211,9 +240,13 @@ def fit(
     # An interrupt before this point leaves any existing checkpoint untouched.
     optimizer, step, seconds, history = _start_or_resume(field, config, checkpoint_path, resume)
 
+    saved_at = seconds  # training seconds at the last checkpoint
+
     def save():
+        nonlocal saved_at
         if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, field, optimizer, step, seconds, history, config)
+            saved_at = seconds
 
     def finished() -> bool:
         return _run_progress(config, step, seconds) >= 1.0
@@ -223,8 +256,13 @@ def fit(
         metrics = signal.evaluate(field)
         field.train()
         history.append({"step": step, "seconds": round(seconds, 3), **metrics})
+        if lines:
+            print(progress_line(history[-1], config.steps), file=sys.stderr, flush=True)
 
-    bar = _progress_bar(config, step, seconds)
+    on_terminal = config.progress and sys.stderr.isatty()
+    lines = config.progress and not on_terminal
+    device = field_device(field)
+    bar = _progress_bar(config, step, seconds, on_terminal)
     field.train()
     try:
         with DeferredInterrupts() as interrupts:
@@ -234,7 +272,7 @@ def fit(
                 for group in optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-                inputs, targets = signal.batch(step, generator)
+                inputs, targets = to_device(signal.batch(step, generator), device)
                 loss = signal.training_loss(field, inputs, targets)
                 if not torch.isfinite(loss):
                     where = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
@@ -255,7 +293,9 @@ def fit(
                 bar.set_postfix({**steps_taken, "loss": f"{loss_value:.3g}", **numbers})
                 if config.eval_every and step % config.eval_every == 0:
                     record_evaluation()
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                if (config.checkpoint_every and step % config.checkpoint_every == 0) or (
+                    config.checkpoint_seconds and seconds - saved_at >= config.checkpoint_seconds
+                ):
                     save()
                 if interrupts.requested:
                     raise KeyboardInterrupt
@@ -271,10 +311,10 @@ def fit(
     return FitResult(steps=step, seconds=seconds, history=history)
 
 
-def _progress_bar(config: TrainConfig, step: int, seconds: float) -> tqdm:
+def _progress_bar(config: TrainConfig, step: int, seconds: float, on_terminal: bool) -> tqdm:
     """A bar over the steps, or with a time budget alone over its seconds, so
-    either way it shows the time left."""
-    options = {"disable": not config.progress, "dynamic_ncols": True, "leave": False}
+    either way it shows the time left; off a terminal it is disabled (one line per evaluation instead)."""
+    options = {"disable": not on_terminal, "dynamic_ncols": True, "leave": False}
     if config.steps is not None:
         return tqdm(total=config.steps, initial=step, unit="step", **options)
     bar_format = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
@@ -289,12 +329,48 @@ def _advance(bar: tqdm, config: TrainConfig, step: int, seconds: float) -> None:
         bar.update(min(seconds, config.time_budget) - bar.n)
 
 
+def field_device(field: torch.nn.Module) -> torch.device:
+    """The device of a field's parameters (the CPU for a field without any)."""
+    return next((p.device for p in field.parameters()), torch.device("cpu"))
+
+
+def to_device(value, device: torch.device):
+    """Tensors in ``value`` (a tensor, or tuples and named tuples of them) on ``device``: signals draw
+    batches on the CPU; a field on another device gets them there."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        moved = [to_device(item, device) for item in value]
+        return type(value)(*moved) if hasattr(value, "_fields") else tuple(moved)
+    return value
+
+
+def progress_line(entry: dict, steps: int | None) -> str:
+    """One evaluation as a line of plain text, e.g. "step 250/2000, 12.3 s: psnr 31.20"."""
+    total = f"/{steps}" if steps is not None else ""
+    numbers = ", ".join(
+        f"{name} {value:.4g}" for name, value in entry.items() if name not in ("step", "seconds") and _is_number(value)
+    )
+    return f"step {entry['step']}{total}, {entry['seconds']:.1f} s: {numbers}"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def initialize_and_fit(
-    field: TrainableField, signal: Signal, config: TrainConfig, run_dir: str | Path, resume: bool, log=print
+    field: TrainableField,
+    signal: Signal,
+    config: TrainConfig,
+    run_dir: str | Path,
+    resume: bool,
+    log=print,
+    device: torch.device | str | None = None,
 ) -> FitResult:
     """:func:`fit`, after placing a new run's RBFs from the signal (a resumed run loads them).
 
-    ``log`` receives a one-line note of how long the placement took.
+    ``log`` receives a one-line note of how long the placement took. The placement runs on the CPU;
+    then the field moves to ``device`` (None: where it is) for training.
     """
     init_seconds = 0.0
     if not resume:
@@ -303,6 +379,8 @@ def initialize_and_fit(
         init_seconds = time.perf_counter() - started
         if field.rbf_encodings():
             log(f"placed RBFs by weighted k-means in {init_seconds:.1f} s")
+    if device is not None:
+        field.to(device)
     result = fit(field, signal, config, run_dir=run_dir, resume=resume)
     result.init_seconds = init_seconds
     return result

@@ -25,6 +25,8 @@ from rbfield.geometry.mesh_pieces import face_areas
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 POINT_EXTENSIONS = (".xyz", ".pwn", ".ply")
+#: The mesh files rbfield writes.
+MESH_OUTPUT_EXTENSIONS = (".ply", ".obj", ".glb")
 #: Fraction of the unit cube taken by the longest side of a normalized shape.
 FILL = 0.9
 #: Fewest points a point cloud needs to be fitted.
@@ -123,6 +125,9 @@ def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
     try:
         loaded = trimesh.load(str(path), process=False)
     except Exception as error:  # trimesh raises many types for malformed files
+        problem = off_face_problem(path) if suffix == ".off" else None
+        if problem:
+            raise RbfieldError(f"{path}: {problem}; fix or re-export the mesh") from None
         raise RbfieldError(f"{path}: not a readable {suffix[1:].upper()} file ({type(error).__name__})") from None
     if isinstance(loaded, trimesh.PointCloud):
         vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
@@ -166,6 +171,8 @@ def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
     if len(mesh.vertices) == 0 or len(mesh.faces) == 0:
         raise RbfieldError(f"{path}: the mesh is empty ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
     _finite(mesh.vertices, Path(path), "vertices")
+    if not np.isfinite(np.ptp(mesh.vertices, axis=0)).all():
+        raise RbfieldError(f"{path}: the vertices span more than a 64-bit float can hold; fix the coordinates")
     if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
         raise RbfieldError(f"{path}: faces refer to vertices that do not exist")
     _check_spread(mesh, path)
@@ -197,6 +204,41 @@ def check_mesh(mesh: Mesh, path: Path | str = "mesh") -> Mesh:
             stacklevel=3,
         )
     return mesh
+
+
+def off_face_problem(path: Path) -> str | None:
+    """The first face of an OFF file that names a vertex the file does not have, described
+    ("face 7 refers to vertex 12, but the file has 10 vertices (0..9)"), or None."""
+    try:
+        lines = [line.split("#", 1)[0].split() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return None
+    lines = [words for words in lines if words]
+    if not lines or not lines[0][0].upper().endswith("OFF"):
+        return None
+    counts = lines[0][1:] or (lines[1] if len(lines) > 1 else [])
+    start = 1 if lines[0][1:] else 2
+    try:
+        n_vertices, n_faces = int(counts[0]), int(counts[1])
+    except (IndexError, ValueError):
+        return None
+    faces = lines[start + n_vertices : start + n_vertices + n_faces]
+    if len(lines) - start < n_vertices + n_faces:
+        return (
+            f"the header declares {n_vertices} vertices and {n_faces} faces but the file holds only "
+            f"{len(lines) - start} lines of them: it is truncated or its header is wrong"
+        )
+    for number, words in enumerate(faces):
+        try:
+            indices = [int(word) for word in words[1 : 1 + int(words[0])]]
+        except ValueError:
+            return f"face {number} is not a list of vertex indices: {' '.join(words)!r}"
+        bad = [index for index in indices if not 0 <= index < n_vertices]
+        if bad:
+            return (
+                f"face {number} refers to vertex {bad[0]}, but the file has {n_vertices} vertices (0..{n_vertices - 1})"
+            )
+    return None
 
 
 def _read_xyz(path: Path) -> PointCloud:
@@ -258,6 +300,12 @@ def estimate_normals(points: np.ndarray, neighbours: int = 16) -> np.ndarray:
     return normals / np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
 
 
+def check_mesh_output(out: str | Path) -> None:
+    """Refuse, before any work, a mesh output rbfield cannot write (by extension)."""
+    if Path(out).suffix.lower() not in MESH_OUTPUT_EXTENSIONS:
+        raise RbfieldError(f"{out}: meshes are written as .ply, .obj or .glb, not {Path(out).suffix or '(none)'!r}")
+
+
 def save_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Write a triangle mesh as PLY, OBJ or GLB (by extension), atomically."""
     import trimesh
@@ -266,7 +314,7 @@ def save_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) 
 
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
-    if kind not in ("ply", "obj", "glb"):
+    if path.suffix.lower() not in MESH_OUTPUT_EXTENSIONS:
         raise RbfieldError(f"{path}: meshes are written as .ply, .obj or .glb, not {path.suffix or '(none)'!r}")
     data = trimesh.Trimesh(vertices, faces, process=False).export(file_type=kind)
     atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode())

@@ -96,7 +96,7 @@ def _load_rgba(path: Path, downscale: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image = image.convert("RGBA")
             if downscale > 1:
                 size = (image.width // downscale, image.height // downscale)
@@ -113,6 +113,22 @@ def _load_rgba(path: Path, downscale: int) -> np.ndarray:
         raise RbfieldError(f"{path}: not a readable image ({type(error).__name__})") from None
 
 
+def open_image(path: Path):
+    """``PIL.Image.open(path)``, refusing unreadable files and images that declare more pixels than
+    Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) with a clear error."""
+    from PIL import Image
+
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        raise RbfieldError(
+            f"{path}: the image declares more than {Image.MAX_IMAGE_PIXELS:,} pixels; it is corrupt or far too "
+            "large for a scene view"
+        ) from None
+    except OSError as error:
+        raise RbfieldError(f"{path}: not a readable image ({type(error).__name__})") from None
+
+
 def _pose(matrix, where: str) -> np.ndarray:
     """A camera-to-world 4x4 matrix (a 3x4 one gets its last row), with a clear error for anything else."""
     try:
@@ -124,7 +140,8 @@ def _pose(matrix, where: str) -> np.ndarray:
     if pose.shape == (3, 4):
         pose = np.vstack([pose, [0.0, 0.0, 0.0, 1.0]])
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
-        raise RbfieldError(f"{where}: transform_matrix must be a finite 4x4 matrix, got shape {pose.shape}")
+        problem = f"shape {pose.shape}" if pose.shape != (4, 4) else "NaN or infinite entries"
+        raise RbfieldError(f"{where}: transform_matrix must be a finite 4x4 matrix, got {problem}")
     if abs(np.linalg.det(pose[:3, :3])) < 1e-6:
         raise RbfieldError(f"{where}: transform_matrix has no usable rotation (its 3x3 part is singular)")
     return pose
@@ -154,6 +171,15 @@ def _assemble(images: list, poses: list, intrinsics: list, names: list, where: s
         intrinsics=torch.tensor(intrinsics, dtype=torch.float32),
         names=names,
     )
+
+
+def _check_downscale(width: int, height: int, downscale: int, path: Path) -> None:
+    """Refuse a downscale that leaves no pixels of a width x height view."""
+    if width // downscale < 1 or height // downscale < 1:
+        raise RbfieldError(
+            f"--downscale {downscale} leaves no pixels of the {width}x{height} views ({path}); "
+            f"use at most {min(width, height)}"
+        )
 
 
 def _check_cache(count: int, width: int, height: int, downscale: int, max_cache_bytes: int, where: str) -> None:
@@ -198,9 +224,8 @@ def read_blender_split(
             raise RbfieldError(f"{where}: needs file_path and transform_matrix")
         path = _image_path(folder, frame["file_path"], json_path)
         if number == 0:
-            from PIL import Image
-
-            with Image.open(path) as first:
+            with open_image(path) as first:
+                _check_downscale(first.width, first.height, downscale, path)
                 _check_cache(len(frames), first.width, first.height, downscale, max_cache_bytes, str(json_path))
         image = _load_rgba(path, downscale)
         height, width = image.shape[:2]

@@ -130,8 +130,13 @@ def extract_mesh(
 
 
 def mesh_bytes(path: Path, vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray) -> bytes:
-    """Encode a coloured triangle mesh as binary PLY or OBJ, by the file extension."""
+    """Encode a coloured triangle mesh as binary PLY, OBJ or GLB (trimesh; colours as the
+    COLOR_0 vertex attribute), by the file extension."""
     suffix = path.suffix.lower()
+    if suffix == ".glb":
+        import trimesh
+
+        return trimesh.Trimesh(vertices, faces, vertex_colors=colours, process=False).export(file_type="glb")
     if suffix == ".obj":
         lines = [
             f"v {x:.6f} {y:.6f} {z:.6f} {r / 255:.4f} {g / 255:.4f} {b / 255:.4f}"
@@ -140,7 +145,7 @@ def mesh_bytes(path: Path, vertices: np.ndarray, faces: np.ndarray, colours: np.
         lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
         return ("\n".join(lines) + "\n").encode()
     if suffix != ".ply":
-        raise RbfieldError(f"{path}: unsupported mesh format {suffix!r}; use .ply or .obj")
+        raise RbfieldError(f"{path}: unsupported mesh format {suffix!r}; use .ply, .obj or .glb")
     header = (
         "ply\nformat binary_little_endian 1.0\n"
         f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
@@ -157,6 +162,6 @@ def mesh_bytes(path: Path, vertices: np.ndarray, faces: np.ndarray, colours: np.
 
 
 def save_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray) -> None:
-    """Write a coloured mesh (.ply or .obj) atomically."""
+    """Write a coloured mesh (.ply, .obj or .glb) atomically."""
     path = Path(path)
     atomic_write_bytes(path, mesh_bytes(path, vertices, faces, colours))

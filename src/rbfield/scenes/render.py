@@ -222,10 +222,17 @@ def render_view(
     background: float = 1.0,
     chunk: int = 4096,
 ) -> dict:
-    """Render one camera in chunks of rays: {"rgb": (H, W, 3), "depth": (H, W), "opacity": (H, W)}."""
-    origins, directions = image_rays(pose, intrinsics, width, height)
+    """Render one camera in chunks of rays on the field's device: {"rgb": (H, W, 3), "depth": (H, W),
+    "opacity": (H, W)}, on the CPU."""
+    device = next((p.device for p in field.parameters()), torch.device("cpu"))
+    origins, directions = (rays.to(device) for rays in image_rays(pose, intrinsics, width, height))
     parts = [
-        render_rays(field, origins[i : i + chunk], directions[i : i + chunk], step_size, background=background)
+        {
+            name: value.cpu() if isinstance(value, torch.Tensor) else value
+            for name, value in render_rays(
+                field, origins[i : i + chunk], directions[i : i + chunk], step_size, background=background
+            ).items()
+        }
         for i in range(0, origins.shape[0], chunk)
     ]
     return {

@@ -139,9 +139,10 @@ def outward_faces(mesh: Mesh) -> tuple[np.ndarray, float]:
 
 @torch.no_grad()
 def evaluate_sdf(field: torch.nn.Module, points: np.ndarray | torch.Tensor, chunk: int = EVAL_CHUNK) -> np.ndarray:
-    """The field at (P, 3) domain points, ``chunk`` at a time -> (P,) float64."""
+    """The field at (P, 3) domain points, ``chunk`` at a time (on the field's device) -> (P,) float64."""
     points = torch.as_tensor(np.asarray(points, dtype=np.float32))
-    parts = [field(points[s : s + chunk]).reshape(-1) for s in range(0, len(points), chunk)]
+    device = next((p.device for p in field.parameters()), points.device)
+    parts = [field(points[s : s + chunk].to(device)).reshape(-1).cpu() for s in range(0, len(points), chunk)]
     return torch.cat(parts).double().numpy() if parts else np.zeros(0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,11 @@ from pathlib import Path
 
 from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
+
+#: The choices of ``--device``.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Default of ``--checkpoint-seconds``: a kill loses at most this much training.
+CHECKPOINT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,61 +38,6 @@ class TrainingDefaults:
     eval_what: str
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainingDefaults) -> None:
-    """The training flags of every ``fit`` and ``compare`` command."""
-    parser.add_argument(
-        "--params",
-        default=defaults.params,
-        help=f"trainable-parameter budget, e.g. 128k or 1.5M (default {defaults.params})",
-    )
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps})")
-    budget.add_argument("--time", type=float, help="training time budget in seconds, instead of --steps")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--batch", type=int, default=defaults.batch, help=f"{defaults.batch_unit} per step (default {defaults.batch})"
-    )
-    parser.add_argument(
-        "--eval-every",
-        type=int,
-        default=defaults.eval_every,
-        help=f"steps between {defaults.eval_what} (default {defaults.eval_every}; 0: only at the end)",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=1000,
-        help="steps between checkpoints (default 1000; 0: only at the end)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_threads_argument(parser)
-    parser.set_defaults(default_steps=defaults.steps)
-
-
-def add_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """``--out`` and ``--resume`` of a ``fit`` command."""
-    parser.add_argument("--out", help=f"run folder (default {default_out})")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-
-
-def train_config(args):
-    """TrainConfig from the flags of :func:`add_training_arguments` (``--threads`` takes effect here)."""
-    from rbfield.train import TrainConfig
-
-    apply_threads(args)
-    steps = args.steps
-    if steps is None and args.time is None:
-        steps = args.default_steps
-    return TrainConfig(
-        steps=steps,
-        time_budget=args.time,
-        seed=args.seed,
-        eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every,
-        progress=not args.quiet,
-    )
-
-
 def number_in(low: float, high: float, meaning: str, convert=float):
     """An argparse type: ``convert(text)`` (float or int) in [low, high]; otherwise "must be <meaning>"."""
 
@@ -103,6 +54,117 @@ def number_in(low: float, high: float, meaning: str, convert=float):
 
 
 share_in_unit_interval = number_in(0.0, 1.0, "a share between 0 and 1")
+#: Largest finite float: the upper end of ranges that must exclude infinity.
+MAX_SECONDS = sys.float_info.max
+positive_int = number_in(1, math.inf, "a positive integer", int)
+count_or_off = number_in(0, math.inf, "0 (off) or a positive integer", int)
+positive_seconds = number_in(sys.float_info.min, MAX_SECONDS, "a positive, finite number of seconds")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainingDefaults) -> None:
+    """The training flags of every ``fit`` and ``compare`` command (each value checked as it is read)."""
+    parser.add_argument(
+        "--params",
+        default=defaults.params,
+        help=f"trainable-parameter budget, e.g. 128k or 1.5M (default {defaults.params})",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=positive_int, help=f"training steps (default {defaults.steps})")
+    budget.add_argument(
+        "--time", type=positive_seconds, help="training time budget in seconds (finite), instead of --steps"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=defaults.batch,
+        help=f"{defaults.batch_unit} per step (default {defaults.batch})",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=count_or_off,
+        default=defaults.eval_every,
+        help=f"steps between {defaults.eval_what} (default {defaults.eval_every}; 0: only at the end)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=count_or_off,
+        default=1000,
+        help="steps between checkpoints (default 1000; 0: only at the end)",
+    )
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=number_in(0.0, MAX_SECONDS, "0 (off) or a finite number of seconds"),
+        default=CHECKPOINT_SECONDS,
+        metavar="S",
+        help=f"also checkpoint after this many seconds of training (default {CHECKPOINT_SECONDS:g}; 0: off)",
+    )
+    add_device_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_threads_argument(parser)
+    parser.set_defaults(default_steps=defaults.steps)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (see :func:`resolve_device`)."""
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where the field runs: cpu (the default), cuda, mps, or auto (cuda, else mps, else cpu)",
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """``--out``, ``--resume`` and ``--overwrite`` of a ``fit`` command (see :mod:`rbfield.runs`)."""
+    parser.add_argument("--out", help=f"run folder (default {default_out})")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint of an interrupted run (kept beside the run folder) or of a finished one",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in the run folder")
+
+
+def train_config(args):
+    """TrainConfig from the flags of :func:`add_training_arguments` (``--threads`` takes effect here)."""
+    from rbfield.train import TrainConfig
+
+    apply_threads(args)
+    steps = args.steps
+    if steps is None and args.time is None:
+        steps = args.default_steps
+    return TrainConfig(
+        steps=steps,
+        time_budget=args.time,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_seconds=args.checkpoint_seconds,
+        progress=not args.quiet,
+    )
+
+
+def resolve_device(name: str = "auto"):
+    """The torch device for ``--device``: "auto" is cuda if available, else mps if available, else cpu.
+
+    Raises:
+        RbfieldError: an unknown name, or a device this PyTorch cannot use here.
+    """
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
+    if name == "auto":
+        name = next(device for device in ("cuda", "mps", "cpu") if available[device])
+    if name not in available:
+        raise RbfieldError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
+    if not available[name]:
+        raise RbfieldError(
+            f"--device {name}: this PyTorch ({torch.__version__}) sees no {name.upper()} device; "
+            "use --device cpu or --device auto"
+        )
+    return torch.device(name)
 
 
 def format_metric(value, digits: int) -> str:
@@ -119,11 +181,25 @@ def parse_field_names(text: str, known) -> list[str]:
     return names
 
 
+def log_resume(field, run, log) -> None:
+    """Check that ``field`` can continue from the run's checkpoint (before anything is written) and say from where."""
+    from rbfield.train import resume_state
+
+    checkpoint = run.resume_checkpoint()
+    state = resume_state(field, checkpoint)
+    log(f"resuming from step {state['step']} ({state['seconds']:.1f} s of training) of {checkpoint}")
+
+
 def report_interrupt(out: Path) -> None:
-    """Tell the user, on stderr, whether an interrupted fit left a checkpoint to resume."""
-    if (Path(out) / "checkpoint.pt").exists():
+    """Tell the user, on stderr, whether an interrupted fit left a checkpoint to resume: in the run's
+    staging folder (:func:`rbfield.runs.staging_path`), or in the run folder itself."""
+    from rbfield.runs import staging_path
+
+    kept = [folder / "checkpoint.pt" for folder in (staging_path(out), Path(out))]
+    kept = [path for path in kept if path.exists()]
+    if kept:
         print(
-            f"\ninterrupted: checkpoint saved in {out}/checkpoint.pt; continue with the same command plus --resume",
+            f"\ninterrupted: checkpoint saved in {kept[0]}; continue with the same command plus --resume",
             file=sys.stderr,
         )
     else:

@@ -49,6 +49,7 @@ from rbfield.raster.overview import OVERVIEW_SIDE, save_overview
 from rbfield.raster.store import PixelStore
 from rbfield.raster.tiled_metrics import SUBSET_PIXELS
 from rbfield.raster.writers import recording, write_png, write_tiled_tiff
+from rbfield.runs import RunFolder, check_output_file, provenance
 from rbfield.signals.image import ImageSignal
 from rbfield.tasks.common import (
     TrainingDefaults,
@@ -56,12 +57,14 @@ from rbfield.tasks.common import (
     add_run_arguments,
     add_training_arguments,
     format_metric,
+    log_resume,
     parse_bytes,
     parse_field_names,
     peak_rss_bytes,
     report_finished_runs,
     report_interrupt,
     reporting_interrupts,
+    resolve_device,
     train_config,
 )
 from rbfield.train import TrainConfig, initialize_and_fit
@@ -71,6 +74,9 @@ TIFF_ABOVE_PIXELS = 2**24
 #: Longest side ``render image --size`` accepts: beyond 2^24, neighbouring pixel
 #: centres are the same float32 coordinate, so a larger grid adds no detail.
 MAX_RENDER_SIDE = 2**24
+#: Most pixels one ``render image`` writes (4.3 gigapixels: about an hour of rendering on 2 cores);
+#: larger outputs are rendered as several --region calls.
+MAX_RENDER_PIXELS = 2**32
 
 METRIC_SETTINGS = {
     "psnr": "dB, images in [0, 1], all pixels and channels, reconstruction clipped to [0, 1]",
@@ -94,8 +100,14 @@ def fit_image(
     train: TrainConfig | None = None,
     resume: bool = False,
     log=print,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
+    inputs: tuple = (),
 ) -> dict:
     """Fit one field to one image and write a complete run folder.
+
+    The run is written through a staging folder (:class:`rbfield.runs.RunFolder`): ``out`` changes
+    only once the run is complete; a finished run is replaced only with ``overwrite``.
 
     Args:
         signal: the image.
@@ -103,13 +115,18 @@ def fit_image(
         field_name: a preset name.
         params: trainable-parameter budget.
         train: trainer settings (default: 2000 steps).
-        resume: continue from ``out/checkpoint.pt``.
+        resume: continue from the checkpoint of an interrupted (or finished) run in ``out``.
         log: where one-line messages go.
+        overwrite: replace a finished run in ``out``.
+        device: where the field trains (a resolved device); the final render runs there too.
+        inputs: the input files, hashed into metrics.json's provenance.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    run = RunFolder(out, resume=resume, overwrite=overwrite)
+    run.check()
     out = Path(out)
     torch.manual_seed(train.seed)
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
@@ -118,21 +135,32 @@ def fit_image(
         f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
         f"parameters on {signal.name} ({signal.width}x{signal.height}x{signal.channels})"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / "config.json",
-        {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
-    )
-    result = initialize_and_fit(field, signal, train, out, resume, log)
+    if resume:
+        log_resume(field, run, log)
+    with run.writing() as staging:
+        atomic_write_json(
+            staging / "config.json",
+            {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
+        )
+        result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
+        report = _finish_image_run(signal, field, field_name, counts, result, staging, out)
+        report.update(provenance(inputs, device))
+        report["peak_rss_bytes"] = peak_rss_bytes()
+        atomic_write_json(staging / "metrics.json", report)
+    return report
 
-    save_field(field, out)
-    compact_bytes = export_compact(field, out / "field_fp16.safetensors")
+
+def _finish_image_run(signal: ImageSignal, field, field_name: str, counts: dict, result, staging: Path, out: Path):
+    """Save the fitted field, score it and write the run's pictures into ``staging``; returns the report
+    (its paths name ``out``, where the run will live)."""
+    save_field(field, staging)
+    compact_bytes = export_compact(field, staging / "field_fp16.safetensors")
     description = f"{field_name}, {counts['trainable']:,} params, {result.steps} steps"
-    metrics, reconstruction, eval_seconds, output_seconds = score_and_write(signal, field, out, description)
+    metrics, reconstruction, eval_seconds, output_seconds = score_and_write(signal, field, staging, description)
     started = time.perf_counter()
-    save_curves(out / "psnr_curve.png", {field_name: result.history}, metric=curve_metric(result.history))
+    save_curves(staging / "psnr_curve.png", {field_name: result.history}, metric=curve_metric(result.history))
     output_seconds += time.perf_counter() - started
-    report = {
+    return {
         "field": field_name,
         "image": signal.name,
         "width": signal.width,
@@ -154,14 +182,9 @@ def fit_image(
         "bits_per_pixel": compact_bytes * 8 / (signal.width * signal.height),
         "checkpoint": str(out / "field.safetensors"),
         "reconstruction": reconstruction.name,
-        "device": str(next(field.parameters()).device),
-        "threads": torch.get_num_threads(),
         "metric_settings": METRIC_SETTINGS,
         "history": result.history,
     }
-    report["peak_rss_bytes"] = peak_rss_bytes()
-    atomic_write_json(out / "metrics.json", report)
-    return report
 
 
 def score_and_write(signal: ImageSignal, field, out: Path, description: str) -> tuple[dict, Path, float, float]:
@@ -235,8 +258,15 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def check_render_size(width: int, height: int) -> None:
-    """Refuse a ``--size`` beyond what float32 coordinates resolve (MAX_RENDER_SIDE)."""
+def check_render_size(width: int, height: int, region: tuple[int, int, int, int] | None = None) -> None:
+    """Refuse a ``--size`` beyond what float32 coordinates resolve (MAX_RENDER_SIDE), or an output
+    (the region, if given) of more than MAX_RENDER_PIXELS pixels."""
+    _, _, w, h = region or (0, 0, width, height)
+    if w * h > MAX_RENDER_PIXELS:
+        raise RbfieldError(
+            f"a {w}x{h} render is {w * h / 1e9:.1f} gigapixels, over the {MAX_RENDER_PIXELS / 1e9:.1f} one command "
+            "writes; render it as several --region x,y,w,h parts"
+        )
     if max(width, height) > MAX_RENDER_SIDE:
         raise RbfieldError(
             f"size {width}x{height}: sides above {MAX_RENDER_SIDE:,} pixels fall between the field's float32 "
@@ -283,7 +313,8 @@ def render_image(
         RbfieldError: a size beyond MAX_RENDER_SIDE, a region outside the grid,
             or too little disk space for the output.
     """
-    check_render_size(width, height)
+    check_render_size(width, height, region)
+    check_output_file(out)
     x, y, w, h = region or (0, 0, width, height)
     out = Path(out)
     tiff = out.suffix.lower() in (".tif", ".tiff")
@@ -313,17 +344,32 @@ def evaluate_image(checkpoint: str | Path, signal: ImageSignal) -> dict:
 
 
 def compare_images(
-    signal: ImageSignal, out: str | Path, field_names: list[str], params: int | str, train: TrainConfig, log=print
+    signal: ImageSignal,
+    out: str | Path,
+    field_names: list[str],
+    params: int | str,
+    train: TrainConfig,
+    log=print,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
+    inputs: tuple = (),
 ) -> list[dict]:
     """Fit every named field at the same budget and settings; write a table and a plot.
 
-    Each field gets a full run folder ``out/<field>``; ``out/compare.json``,
-    ``out/compare.md`` and ``out/compare.png`` hold the side-by-side results.
+    Each field gets a full run folder ``out/<field>`` (written as by :func:`fit_image`; every one is
+    checked before the first fit starts); ``out/compare.json``, ``out/compare.md`` and
+    ``out/compare.png`` hold the side-by-side results.
     """
     out = Path(out)
+    for name in field_names:
+        RunFolder(out / name, overwrite=overwrite).check()
     reports = []
     for name in field_names:
-        reports.append(fit_image(signal, out / name, name, params, train, log=log))
+        reports.append(
+            fit_image(
+                signal, out / name, name, params, train, log=log, overwrite=overwrite, device=device, inputs=inputs
+            )
+        )
         log(f"{name}: {reports[-1]['psnr']:.2f} dB in {reports[-1]['seconds']:.1f} s")
     rows = [
         "| field | PSNR (dB) | SSIM | trainable params | total params | steps | seconds |",
@@ -386,11 +432,21 @@ def _print_report(report: dict, out: Path) -> None:
 def cmd_fit_image(args) -> int:
     if is_dataset(args.path):
         return run_dataset_command(args, "image")
+    train, device = train_config(args), resolve_device(args.device)
     signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
-    train = train_config(args)
     with reporting_interrupts(lambda: report_interrupt(out)):
-        report = fit_image(signal, out, args.field, args.params, train, resume=args.resume)
+        report = fit_image(
+            signal,
+            out,
+            args.field,
+            args.params,
+            train,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            device=device,
+            inputs=(args.path,),
+        )
     _print_report(report, out)
     return 0
 
@@ -416,10 +472,13 @@ def cmd_compare_image(args) -> int:
     names = parse_field_names(args.fields, presets_for("image"))
     if is_dataset(args.path):
         return run_dataset_command(args, "image", names)
+    train, device = train_config(args), resolve_device(args.device)
     signal = _signal(args.path, args.batch, args.max_memory)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     with reporting_interrupts(lambda: report_finished_runs(out)):
-        compare_images(signal, out, names, args.params, train_config(args))
+        compare_images(
+            signal, out, names, args.params, train, overwrite=args.overwrite, device=device, inputs=(args.path,)
+        )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, compare.png, one run folder per field)")
     return 0
@@ -440,7 +499,7 @@ def cmd_demo(args) -> int:
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)
     with reporting_interrupts(lambda: print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)):
-        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train)
+        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True)  # a demo runs again
     _print_report(report, out)
     return 0
 
@@ -491,6 +550,7 @@ def register(verbs: dict, commands) -> None:
     compare.add_argument("path", help="PNG, JPEG or TIFF image, or a folder, quoted glob or .csv/.jsonl manifest")
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
+    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
     add_training_arguments(compare, TRAINING_DEFAULTS)
     add_dataset_arguments(compare)
     add_memory_argument(compare)

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 from rbfield.errors import RbfieldError
+from rbfield.geometry.marching_cubes import check_resolution
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+from rbfield.geometry.shapes_io import check_mesh_output
 from rbfield.io import field_task, read_field_config
+from rbfield.runs import check_output_file
 from rbfield.scenes.mesh import DEFAULT_LEVEL
 from rbfield.tasks import nerf, sdf
-from rbfield.tasks.common import share_in_unit_interval
+from rbfield.tasks.common import add_device_argument, share_in_unit_interval
 
 #: The task module that exports each field task's mesh.
 EXPORTERS = {"sdf": sdf.cmd_export_mesh, "radiance": nerf.cmd_export_mesh}
 
 
 def cmd_export_mesh(args) -> int:
+    """Check the output's extension and resolution (before any work), then hand over to the field's task."""
+    check_mesh_output(args.out)
+    check_output_file(args.out)
+    if args.res is not None:
+        check_resolution(args.res)
     task = field_task(read_field_config(args.checkpoint))
     if task not in EXPORTERS:
-        raise RbfieldError(f"{args.checkpoint}: a {task} field has no surface to export; pass an SDF or scene run")
+        raise RbfieldError(
+            f"{args.checkpoint}: the field is of the {task} task, which has no surface to export; "
+            "pass an SDF or scene run"
+        )
     return EXPORTERS[task](args)
 
 
@@ -46,4 +57,5 @@ def register(verbs: dict) -> None:
         action="store_true",
         help="scenes: do not fill what is hidden from outside the box (scenes filmed from inside it)",
     )
+    add_device_argument(export)
     export.set_defaults(handler=cmd_export_mesh)

@@ -14,6 +14,7 @@ A run folder holds::
 from __future__ import annotations
 
 import io
+import json
 import math
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+from rbfield.geometry.shapes_io import check_mesh_output
 from rbfield.io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -34,6 +36,7 @@ from rbfield.lpips_optional import SETTINGS as LPIPS_SETTINGS
 from rbfield.lpips_optional import load_lpips, skipped_message
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_curves
+from rbfield.runs import RunFolder, check_output_folder, provenance
 from rbfield.scenes.dataset import Views, read_split
 from rbfield.scenes.mesh import DEFAULT_LEVEL, extract_mesh, save_mesh
 from rbfield.scenes.rays import orbit_poses
@@ -42,10 +45,13 @@ from rbfield.scenes.video import write_video
 from rbfield.signals.radiance import DEFAULT_BOX, RadianceSignal
 from rbfield.tasks.common import (
     TrainingDefaults,
+    add_device_argument,
     add_run_arguments,
     add_training_arguments,
+    log_resume,
     report_interrupt,
     reporting_interrupts,
+    resolve_device,
     train_config,
 )
 from rbfield.train import TrainConfig, fit
@@ -168,8 +174,14 @@ def fit_scene(
     resume: bool = False,
     video: bool = True,
     log=print,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Fit a radiance field to a scene and write a complete run folder.
+
+    The run is written through a staging folder (:class:`rbfield.runs.RunFolder`): ``out`` changes
+    only once the run is complete; a finished run is replaced only with ``overwrite``; ``resume``
+    continues from the checkpoint of an interrupted run (kept in the staging folder) or of a finished one.
 
     Args:
         scene: a Blender-format (or nerfstudio) scene folder.
@@ -179,14 +191,18 @@ def fit_scene(
         train: trainer settings (default 2000 steps).
         downscale: integer image downscale.
         batch_rays: rays per step.
-        resume: continue from ``out/checkpoint.pt``.
+        resume: continue from the run's checkpoint (see above).
         video: write the test-path video.
+        overwrite: replace a finished run.
+        device: where the field trains and renders (a resolved device).
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
     scene, out = Path(scene), Path(out)
+    run = RunFolder(out, resume=resume, overwrite=overwrite)
+    run.check()
     train_views = read_split(scene, "train", downscale)
     test_views = read_split(scene, "test", downscale)
     lpips = load_lpips()  # before training, so a broken weights file stops the run at once
@@ -208,63 +224,64 @@ def fit_scene(
         f"(+ {counts['acceleration']:,} occupancy cells) on {scene.name}: {train_views.count} training views of "
         f"{train_views.width}x{train_views.height}, {test_views.count} test views"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / "config.json",
-        {
-            "field": field.config,
-            "train": dict(vars(train)),
-            "scene": str(scene),
-            "downscale": downscale,
-            "batch_rays": batch_rays,
-            "rbf_warmup_steps": warmup,
-        },
-    )
-    torch.manual_seed(train.seed)
-    result = fit(field, signal, train, run_dir=out, resume=resume)
-    save_field(field, out)
+    if resume:
+        log_resume(field, run, log)
+    with run.writing() as staging:
+        atomic_write_json(
+            staging / "config.json",
+            {
+                "field": field.config,
+                "train": dict(vars(train)),
+                "scene": str(scene),
+                "downscale": downscale,
+                "batch_rays": batch_rays,
+                "rbf_warmup_steps": warmup,
+            },
+        )
+        torch.manual_seed(train.seed)
+        result = fit(field.to(device), signal, train, run_dir=staging, resume=resume)
+        save_field(field, staging)
 
-    started = time.perf_counter()
-    writer = RenderWriter(out / "renders", test_views, test_views.names)
-    metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
-    render_seconds = time.perf_counter() - started
-    lpips_value, settings = lpips_report(metrics, lpips)
-    depth_error = _reference_depth_error(scene, test_views, out / "renders")
-    video_path = write_video(out / "video", np.stack(writer.frames), fps=12) if video else None
-    report = {
-        "method": field_name,
-        "scene": str(scene),
-        "checkpoint": str(out / "field.safetensors"),
-        "width": test_views.width,
-        "height": test_views.height,
-        "train_views": train_views.count,
-        "test_views": test_views.count,
-        "psnr": metrics["psnr"],
-        "ssim": metrics["ssim"],
-        "lpips": lpips_value,
-        "depth_mae": depth_error,
-        "per_view": metrics["per_view"],
-        "trainable_params": counts["trainable"],
-        "total_params": counts["total"],
-        "occupancy_cells": counts["acceleration"],
-        "steps": result.steps,
-        "seconds": round(result.seconds, 2),
-        "render_seconds_per_view": round(render_seconds / test_views.count, 3),
-        "batch_rays": batch_rays,
-        "video": str(video_path) if video_path else None,
-        "threads": torch.get_num_threads(),
-        "device": "cpu",
-        "metric_settings": settings,
-        "history": result.history,
-    }
-    save_curves(out / "psnr_curve.png", {field_name: result.history})
-    atomic_write_json(out / "metrics.json", report)
+        started = time.perf_counter()
+        writer = RenderWriter(staging / "renders", test_views, test_views.names)
+        metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
+        render_seconds = time.perf_counter() - started
+        lpips_value, settings = lpips_report(metrics, lpips)
+        depth_error = _reference_depth_error(scene, test_views, staging / "renders")
+        video_path = write_video(staging / "video", np.stack(writer.frames), fps=12) if video else None
+        report = {
+            "method": field_name,
+            "scene": str(scene),
+            "checkpoint": str(out / "field.safetensors"),
+            "width": test_views.width,
+            "height": test_views.height,
+            "train_views": train_views.count,
+            "test_views": test_views.count,
+            "psnr": metrics["psnr"],
+            "ssim": metrics["ssim"],
+            "lpips": lpips_value,
+            "depth_mae": depth_error,
+            "per_view": metrics["per_view"],
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "occupancy_cells": counts["acceleration"],
+            "steps": result.steps,
+            "seconds": round(result.seconds, 2),
+            "render_seconds_per_view": round(render_seconds / test_views.count, 3),
+            "batch_rays": batch_rays,
+            "video": str(out / video_path.name) if video_path else None,
+            "metric_settings": settings,
+            **provenance([scene], device),
+            "history": result.history,
+        }
+        save_curves(staging / "psnr_curve.png", {field_name: result.history})
+        atomic_write_json(staging / "metrics.json", report)
     return report
 
 
-def load_radiance_field(checkpoint: str | Path):
-    """Load a fitted scene field (a run folder of ``rbfield fit nerf`` or its field file)."""
-    return load_field(checkpoint, task="radiance")
+def load_radiance_field(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """Load a fitted scene field (a run folder of ``rbfield fit nerf`` or its field file) onto ``device``."""
+    return load_field(checkpoint, device=device, task="radiance")
 
 
 def render_scene(
@@ -274,19 +291,21 @@ def render_scene(
     orbit: int | None = None,
     data: str | Path | None = None,
     fps: int = 12,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Render a fitted field: a split of its scene (with metrics) or an orbit of ``orbit`` frames.
 
     Writes PNGs, depth maps and a video into ``out``; returns a summary.
     """
-    field = load_radiance_field(checkpoint)
+    out = Path(out)
+    check_output_folder(out)
+    if orbit is not None and orbit < 2:
+        raise RbfieldError(f"--orbit needs at least 2 frames, got {orbit}")
+    field = load_radiance_field(checkpoint, device)
     context = field.config["spec"]["context"]
     camera = context["camera"]
-    out = Path(out)
     size = step_size(context["box"])
     if orbit is not None:
-        if orbit < 2:
-            raise RbfieldError(f"--orbit needs at least 2 frames, got {orbit}")
         intrinsics = torch.tensor([camera["fx"], camera["fy"], camera["cx"], camera["cy"]])
         names = [f"orbit_{i:03d}" for i in range(orbit)]
         writer = RenderWriter(out, None, names)
@@ -296,23 +315,53 @@ def render_scene(
         return {"frames": orbit, "video": str(video)}
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
+    writer = RenderWriter(out, views, views.names)
+    summary = split_metrics(field, scene, views, split, size, writer, device)
+    video = write_video(out / "video", np.stack(writer.frames), fps=fps)
+    summary["video"] = str(video)
+    atomic_write_json(out / "metrics.json", summary)
+    return summary
+
+
+def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_view, device) -> dict:
+    """PSNR/SSIM (and LPIPS when its weights are present) of every view of a split, with provenance."""
     lpips = load_lpips()
     signal = RadianceSignal(views, views, size)
-    writer = RenderWriter(out, views, views.names)
-    metrics = signal.final_metrics(field, on_view=writer, lpips=lpips)
-    video = write_video(out / "video", np.stack(writer.frames), fps=fps)
+    metrics = signal.final_metrics(field, on_view=on_view, lpips=lpips)
     lpips_value, settings = lpips_report(metrics, lpips)
-    summary = {
+    return {
         "split": split,
         "scene": str(scene),
+        "views": views.count,
         "psnr": metrics["psnr"],
         "ssim": metrics["ssim"],
         "lpips": lpips_value,
         "per_view": metrics["per_view"],
-        "video": str(video),
         "metric_settings": settings,
+        **provenance([scene], device),
     }
-    atomic_write_json(out / "metrics.json", summary)
+
+
+def evaluate_scene(
+    checkpoint: str | Path,
+    split: str = "test",
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Metrics of a fitted scene field on a split of its scene (or of ``data``), without writing
+    anything unless ``out`` is given (then the renders, depth maps and metrics.json go there)."""
+    if out is not None:
+        check_output_folder(out)
+    field = load_radiance_field(checkpoint, device)
+    context = field.config["spec"]["context"]
+    camera = context["camera"]
+    scene = Path(data or camera["scene"])
+    views = read_split(scene, split, camera.get("downscale", 1))
+    writer = RenderWriter(Path(out), views, views.names) if out is not None else None
+    summary = split_metrics(field, scene, views, split, step_size(context["box"]), writer, device)
+    if out is not None:
+        atomic_write_json(Path(out) / "metrics.json", summary)
     return summary
 
 
@@ -323,9 +372,12 @@ def export_scene_mesh(
     level: float = DEFAULT_LEVEL,
     fill: bool = True,
     min_piece_share: float = MIN_PIECE_SHARE,
+    device: str | torch.device = "cpu",
 ) -> tuple[int, int]:
-    """Coloured mesh of a radiance field's surface (:func:`extract_mesh`); returns (vertices, faces)."""
-    field = load_radiance_field(checkpoint)
+    """Coloured mesh (.ply, .obj or .glb) of a radiance field's surface (:func:`extract_mesh`); returns
+    (vertices, faces). The extension is checked before any work."""
+    check_mesh_output(out)
+    field = load_radiance_field(checkpoint, device)
     vertices, faces, colours = extract_mesh(field, resolution, level, fill, min_piece_share)
     save_mesh(out, vertices, faces, colours)
     return len(vertices), len(faces)
@@ -350,8 +402,7 @@ TRAINING_DEFAULTS = TrainingDefaults(
 
 
 def cmd_fit_nerf(args) -> int:
-
-    train = train_config(args)
+    train, device = train_config(args), resolve_device(args.device)
     out = Path(args.out or f"runs/{Path(args.scene).name}-{args.field}")
     with reporting_interrupts(lambda: report_interrupt(out)):
         report = fit_scene(
@@ -364,6 +415,8 @@ def cmd_fit_nerf(args) -> int:
             args.batch,
             resume=args.resume,
             video=not args.no_video,
+            overwrite=args.overwrite,
+            device=device,
         )
     lpips = report["lpips"] if isinstance(report["lpips"], str) else f"{report['lpips']:.4f}"
     print(
@@ -379,8 +432,8 @@ def cmd_fit_nerf(args) -> int:
 
 
 def cmd_render_nerf(args) -> int:
-
-    summary = render_scene(args.checkpoint, args.out, split=args.split, orbit=args.orbit, data=args.data)
+    device = resolve_device(args.device)
+    summary = render_scene(args.checkpoint, args.out, split=args.split, orbit=args.orbit, data=args.data, device=device)
     if "psnr" in summary:
         print(
             f"{summary['split']}: PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}; video {summary['video']}"
@@ -390,18 +443,31 @@ def cmd_render_nerf(args) -> int:
     return 0
 
 
+def cmd_eval_nerf(args) -> int:
+    """``eval nerf``: a split's metrics as JSON on stdout; renders only with ``--out``."""
+    summary = evaluate_scene(args.checkpoint, args.split, args.data, args.out, resolve_device(args.device))
+    print(json.dumps({key: value for key, value in summary.items() if key != "per_view"}, indent=2))
+    return 0
+
+
 def cmd_export_mesh(args) -> int:
     """``export mesh`` of a scene field (dispatched here by :mod:`rbfield.tasks.mesh_export`)."""
     res = DEFAULT_MESH_RES if args.res is None else args.res
     n_vertices, n_faces = export_scene_mesh(
-        args.checkpoint, res, args.out, args.level, fill=not args.no_fill, min_piece_share=args.min_piece
+        args.checkpoint,
+        res,
+        args.out,
+        args.level,
+        fill=not args.no_fill,
+        min_piece_share=args.min_piece,
+        device=resolve_device(args.device),
     )
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, vertex colours)")
     return 0
 
 
 def register(verbs: dict, commands) -> None:
-    """Add ``fit nerf`` and ``render nerf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s)."""
+    """Add ``fit nerf``, ``render nerf`` and ``eval nerf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s)."""
     fit = verbs["fit"].add_parser("nerf", help="fit a radiance field to posed photos (NeRF Blender format)")
     fit.add_argument(
         "scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)"
@@ -424,4 +490,17 @@ def register(verbs: dict, commands) -> None:
     which.add_argument("--orbit", type=int, help="render N frames on a 30-degree orbit instead")
     render.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
     render.add_argument("--out", required=True, help="output folder")
+    add_device_argument(render)
     render.set_defaults(handler=cmd_render_nerf)
+
+    evaluate = verbs["eval"].add_parser(
+        "nerf", help="test-split metrics of a fitted radiance field (no renders unless --out is given)"
+    )
+    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
+    evaluate.add_argument(
+        "--split", default="test", choices=("train", "val", "test"), help="score this split (default test)"
+    )
+    evaluate.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
+    evaluate.add_argument("--out", help="also write the renders, depth maps and metrics.json into this folder")
+    add_device_argument(evaluate)
+    evaluate.set_defaults(handler=cmd_eval_nerf)

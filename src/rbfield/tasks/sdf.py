@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from rbfield.geometry.shapes_io import (
     Mesh,
     Normalization,
     PointCloud,
+    check_mesh_output,
     load_shape,
     save_mesh,
 )
@@ -53,6 +55,7 @@ from rbfield.io import (
     read_field_config,
     save_field,
 )
+from rbfield.runs import RunFolder, provenance
 from rbfield.signals.sdf import (
     DEFAULT_BATCH,
     DIFFERENCE_STEP,
@@ -65,14 +68,17 @@ from rbfield.signals.sdf import (
 )
 from rbfield.tasks.common import (
     TrainingDefaults,
+    add_device_argument,
     add_run_arguments,
     add_training_arguments,
     format_metric,
+    log_resume,
     number_in,
     parse_field_names,
     report_finished_runs,
     report_interrupt,
     reporting_interrupts,
+    resolve_device,
     share_in_unit_interval,
     train_config,
 )
@@ -92,6 +98,8 @@ DEFAULT_STEPS = 12000
 #: 1.34 / 4.89 deg (bunny / dragon) at 200,000 samples and 0.63 / 2.80 at
 #: 1,000,000 (bench/metric_floor.py; BENCHMARKS.md, "Shapes").
 SURFACE_SAMPLES = 1_000_000
+#: Exit status of a fit that ran but whose result fails :func:`quality_problem`.
+FAILED_FIT_STATUS = 3
 #: Query points for IoU (half uniform, half near the surface).
 IOU_POINTS = 2**18
 #: The near half is drawn from the first this-many surface samples (an i.i.d.
@@ -224,21 +232,31 @@ def fit_sdf(
     gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
     settings: object | None = None,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
     ``settings`` replaces the preset's default settings (see :func:`rbfield.fields.default_settings`).
+    The run is written through a staging folder (:class:`rbfield.runs.RunFolder`): ``out`` changes
+    only once the run is complete; a finished run is replaced only with ``overwrite``; ``resume``
+    continues from the checkpoint of an interrupted run (kept in the staging folder) or of a finished one.
 
     ``gradient_step`` is the central-difference step of the loss's gradient
     terms (domain units; 0: exact gradients by a double backward, slower;
     None: exact for a mesh, DIFFERENCE_STEP for a point cloud).
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
+    ``device`` is where the field trains and is scored (a resolved device, e.g. from
+    :func:`rbfield.tasks.common.resolve_device`).
 
     Returns:
-        The metrics written to ``metrics.json``.
+        The metrics written to ``metrics.json``; ``quality_problem`` says why the result is not
+        usable (:func:`quality_problem`), or is None.
     """
     train = train or TrainConfig(steps=DEFAULT_STEPS)
     check_resolution(mesh_resolution)
+    run = RunFolder(out, resume=resume, overwrite=overwrite)
+    run.check()
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -255,63 +273,84 @@ def fit_sdf(
         f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
         f"parameters on {signal.name} ({kind})"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / "config.json",
-        {
-            "field": field.config,
-            "train": dict(vars(train)),
+    if resume:
+        log_resume(field, run, log)
+    with run.writing() as staging:
+        atomic_write_json(
+            staging / "config.json",
+            {
+                "field": field.config,
+                "train": dict(vars(train)),
+                "input": str(path),
+                "mesh_resolution": mesh_resolution,
+                "batch": batch,
+                "gradient_step": signal.gradient_step,
+            },
+        )
+        result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
+        save_field(field, staging)
+
+        started = time.perf_counter()
+        vertices, faces = shape_mesh(field, mesh_resolution, min_piece_share)
+        extract_seconds = time.perf_counter() - started
+        metrics = Reference(shape, seed=train.seed, samples=metric_samples).score(field, vertices, faces)
+        save_mesh(staging / "mesh.ply", normalization.inverse(vertices), faces)
+        report = {
+            "field": field_name,
             "input": str(path),
+            "kind": kind,
+            **metrics,
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "steps": result.steps,
+            "seconds": round(result.seconds, 2),
             "mesh_resolution": mesh_resolution,
+            "mesh_min_piece_share": min_piece_share,
+            "mesh_seconds": round(extract_seconds, 2),
+            "mesh_faces": int(len(faces)),
+            "mesh": str(out / "mesh.ply"),
+            "checkpoint": str(out / "field.safetensors"),
             "batch": batch,
             "gradient_step": signal.gradient_step,
-        },
-    )
-    result = initialize_and_fit(field, signal, train, out, resume, log)
-    save_field(field, out)
-
-    started = time.perf_counter()
-    vertices, faces = shape_mesh(field, mesh_resolution, min_piece_share)
-    extract_seconds = time.perf_counter() - started
-    metrics = Reference(shape, seed=train.seed, samples=metric_samples).score(field, vertices, faces)
-    mesh_path = out / "mesh.ply"
-    save_mesh(mesh_path, normalization.inverse(vertices), faces)
-    report = {
-        "field": field_name,
-        "input": str(path),
-        "kind": kind,
-        **metrics,
-        "trainable_params": counts["trainable"],
-        "total_params": counts["total"],
-        "steps": result.steps,
-        "seconds": round(result.seconds, 2),
-        "mesh_resolution": mesh_resolution,
-        "mesh_min_piece_share": min_piece_share,
-        "mesh_seconds": round(extract_seconds, 2),
-        "mesh_faces": int(len(faces)),
-        "mesh": str(mesh_path),
-        "checkpoint": str(out / "field.safetensors"),
-        "batch": batch,
-        "gradient_step": signal.gradient_step,
-        "threads": torch.get_num_threads(),
-        "metric_samples": metric_samples,
-        "metric_settings": METRIC_SETTINGS,
-        "history": result.history,
-    }
-    iou = "n/a" if metrics["iou"] is None else f"{metrics['iou']:.4f}"
-    save_preview(
-        out / "views.png",
-        vertices,
-        faces,
-        f"{field_name}, {counts['trainable']:,} params, {result.steps} steps: IoU {iou}",
-    )
-    atomic_write_json(out / "metrics.json", report)
+            "metric_samples": metric_samples,
+            "metric_settings": METRIC_SETTINGS,
+            **provenance([path], device),
+            "history": result.history,
+        }
+        report["quality_problem"] = quality_problem(report)
+        save_preview(
+            staging / "views.png",
+            vertices,
+            faces,
+            f"{field_name}, {counts['trainable']:,} params, {result.steps} steps: "
+            f"IoU {format_metric(metrics['iou'], 4)}",
+        )
+        atomic_write_json(staging / "metrics.json", report)
     return report
 
 
-def load_sdf_field(checkpoint: str | Path) -> tuple[torch.nn.Module, Normalization]:
-    """Load a fitted SDF field and its normalization (input units <-> domain)."""
-    field = load_field(checkpoint, task="sdf")
+#: A mesh fit whose iou_inside is below this is reported as failed (exit status 3): its inside
+#: overlaps the reference's by less than half. Rough test fits of a few hundred steps score 0.75-0.8.
+IOU_INSIDE_FLOOR = 0.5
+
+
+def quality_problem(report: dict) -> str | None:
+    """Why a fit's result cannot be relied on (an empty mesh, or iou_inside below
+    :data:`IOU_INSIDE_FLOOR`), or None."""
+    if report["mesh_faces"] == 0:
+        return "the fitted field has no surface (the mesh is empty); train longer or with more --params"
+    inside = report.get("iou_inside")
+    if inside is not None and inside < IOU_INSIDE_FLOOR:
+        return (
+            f"iou_inside {inside:.4f} is below the floor of {IOU_INSIDE_FLOOR}: the fit's inside misses most of "
+            "the shape's; train longer or with more --params"
+        )
+    return None
+
+
+def load_sdf_field(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Normalization]:
+    """Load a fitted SDF field (onto ``device``) and its normalization (input units <-> domain)."""
+    field = load_field(checkpoint, device=device, task="sdf")
     config = read_field_config(checkpoint)
     # rbfield 0.1 kept the normalization at the top of the config.
     stored = config["spec"].get("context", {}).get("normalization") or config.get("normalization")
@@ -321,16 +360,20 @@ def load_sdf_field(checkpoint: str | Path) -> tuple[torch.nn.Module, Normalizati
 
 
 def export_mesh(
-    checkpoint: str | Path, resolution: int, out: str | Path, min_piece_share: float = MIN_PIECE_SHARE
+    checkpoint: str | Path,
+    resolution: int,
+    out: str | Path,
+    min_piece_share: float = MIN_PIECE_SHARE,
+    device: str | torch.device = "cpu",
 ) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
 
     Returns:
         (vertices, faces) counts.
     """
-    if Path(out).suffix.lower() not in (".ply", ".obj", ".glb"):
-        raise RbfieldError(f"{out}: meshes are written as .ply, .obj or .glb")
-    field, normalization = load_sdf_field(checkpoint)
+    check_mesh_output(out)
+    check_resolution(resolution)
+    field, normalization = load_sdf_field(checkpoint, device)
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
@@ -344,11 +387,12 @@ def evaluate_checkpoint(
     resolution: int = 512,
     min_piece_share: float = MIN_PIECE_SHARE,
     metric_samples: int = SURFACE_SAMPLES,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
     coordinates (mapped into the domain with the field's own normalization)."""
     check_resolution(resolution)
-    field, normalization = load_sdf_field(checkpoint)
+    field, normalization = load_sdf_field(checkpoint, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = load_shape(against)
@@ -378,9 +422,17 @@ def compare_sdf(
     min_piece_share: float = MIN_PIECE_SHARE,
     gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
 ) -> list[dict]:
-    """Fit every named field at one budget and settings; write compare.json/.md."""
+    """Fit every named field at one budget and settings; write compare.json/.md.
+
+    Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
+    finished ones. Every run folder is checked before the first fit starts.
+    """
     out = Path(out)
+    for name in field_names:
+        RunFolder(out / name, overwrite=overwrite).check()
     reports = []
     for name in field_names:
         reports.append(
@@ -396,6 +448,8 @@ def compare_sdf(
                 min_piece_share=min_piece_share,
                 gradient_step=gradient_step,
                 metric_samples=metric_samples,
+                overwrite=overwrite,
+                device=device,
             )
         )
         log(
@@ -483,44 +537,53 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_fit_sdf(args) -> int:
+    """``fit sdf``: exit status 0, or 3 when the result fails :func:`quality_problem` (the run is kept);
+    a folder, glob or manifest goes to the dataset runner."""
     if is_dataset(args.path):
         return run_dataset_command(args, "sdf")
-
     out = Path(args.out or f"runs/{Path(args.path).stem}-{args.field}")
+    train, device = train_config(args), resolve_device(args.device)
     with reporting_interrupts(lambda: report_interrupt(out)):
         r = fit_sdf(
             args.path,
             out,
             args.field,
             args.params,
-            train_config(args),
+            train,
             args.res,
             args.batch,
             resume=args.resume,
             min_piece_share=args.min_piece,
             gradient_step=args.gradient_step,
             metric_samples=args.metric_samples,
+            overwrite=args.overwrite,
+            device=device,
         )
     print(
-        f"{r['field']}: IoU {format_metric(r['iou'], 4)} (insides {format_metric(r['iou_inside'], 4)}), "
-        f"Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, NAE {format_metric(r['nae_deg'], 2)} deg, "
+        f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
+        f"NAE {format_metric(r['nae_deg'], 2)} deg, Chamfer-L1 {format_metric(r['chamfer_l1'], 5)}, "
         f"F-score {format_metric(r['fscore'], 4)} after {r['steps']} steps in {r['seconds']:.1f} s"
     )
     print(f"results in {out}/ (metrics.json, mesh.ply, views.png, field.safetensors)")
+    if r["quality_problem"]:
+        print(f"error: the fit failed: {r['quality_problem']} (run kept in {out}/)", file=sys.stderr)
+        return FAILED_FIT_STATUS
     return 0
 
 
 def cmd_export_mesh(args) -> int:
     """``export mesh`` of an SDF field (dispatched here by :mod:`rbfield.tasks.mesh_export`)."""
     res = DEFAULT_RES if args.res is None else args.res
-    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out, args.min_piece)
+    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out, args.min_piece, resolve_device(args.device))
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {res}^3 grid)")
     return 0
 
 
 def cmd_eval_sdf(args) -> int:
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.against, args.res, args.min_piece, args.metric_samples)
+    metrics = evaluate_checkpoint(
+        args.checkpoint, args.against, args.res, args.min_piece, args.metric_samples, resolve_device(args.device)
+    )
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -530,18 +593,21 @@ def cmd_compare_sdf(args) -> int:
     if is_dataset(args.path):
         return run_dataset_command(args, "sdf", names)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
+    train, device = train_config(args), resolve_device(args.device)
     with reporting_interrupts(lambda: report_finished_runs(out)):
         compare_sdf(
             args.path,
             out,
             names,
             args.params,
-            train_config(args),
+            train,
             args.res,
             args.batch,
             min_piece_share=args.min_piece,
             gradient_step=args.gradient_step,
             metric_samples=args.metric_samples,
+            overwrite=args.overwrite,
+            device=device,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
@@ -574,12 +640,14 @@ def register(verbs: dict, commands) -> None:
         "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
     )
     _add_scoring_arguments(evaluate)
+    add_device_argument(evaluate)
     evaluate.set_defaults(handler=cmd_eval_sdf)
 
     compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
     compare.add_argument("path", help="mesh or oriented point cloud, or a folder, quoted glob or .csv/.jsonl manifest")
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
+    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
     _add_shape_training_arguments(compare)
     add_dataset_arguments(compare)
     compare.set_defaults(handler=cmd_compare_sdf)
