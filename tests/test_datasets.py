@@ -13,10 +13,12 @@ import torch
 from PIL import Image
 from skimage import data
 
+from rbfield.cli import build_parser
 from rbfield.datasets import compare_dataset, fit_dataset, worker_layout
 from rbfield.datasets.progress import Progress, format_duration
 from rbfield.datasets.runner import Outcome
 from rbfield.ops import set_threads
+from rbfield.runs import staging_path
 from rbfield.signals.image import ImageSignal
 from rbfield.tasks.image import fit_image
 from rbfield.tasks.sdf import fit_sdf
@@ -136,7 +138,8 @@ def test_resume_skips_finished_and_finishes_interrupted_runs(photos, local_set, 
     signal = InterruptedSignal.from_path(photos / "coffee.png", batch_size=IMAGE["batch"])
     with pytest.raises(KeyboardInterrupt):
         fit_image(signal, out / "coffee", "neurbf", IMAGE["params"], train, log=lambda _: None)
-    assert (out / "coffee" / "checkpoint.pt").exists() and not (out / "coffee" / "metrics.json").exists()
+    assert (staging_path(out / "coffee") / "checkpoint.pt").exists()
+    assert not (out / "coffee" / "metrics.json").exists()
 
     again = fit_dataset(photos, out, "image", workers=2, threads=1, progress=None, **IMAGE)
     assert {o.name: o.status for o in again.outcomes} == {"astronaut": "skipped", "camera": "skipped", "coffee": "done"}
@@ -226,22 +229,6 @@ def test_set_threads_sets_torch_and_numba_together():
         set_threads(0)
 
 
-def _parser_with_dataset_flags(task: str, verb: str):
-    """The command line's ``VERB TASK`` parser with the flags the dataset hooks add to it."""
-    import argparse
-
-    from rbfield.datasets.command import add_dataset_arguments, add_threads_argument
-    from rbfield.tasks import image, sdf
-
-    parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers()
-    verbs = {v: commands.add_parser(v).add_subparsers() for v in ("fit", "render", "eval", "compare", "export")}
-    {"image": image, "sdf": sdf}[task].register(verbs, commands)
-    add_dataset_arguments(verbs[verb].choices[task])
-    add_threads_argument(verbs[verb].choices[task])
-    return parser
-
-
 def test_the_fit_command_on_a_folder_reports_failures_in_its_exit_status(photos, tmp_path, capsys):
     from rbfield.datasets.command import run_dataset_command
 
@@ -249,7 +236,7 @@ def test_the_fit_command_on_a_folder_reports_failures_in_its_exit_status(photos,
     shutil.copytree(photos, folder)
     (folder / "empty.png").write_bytes(b"")
     flags = ["--params", "12k", "--steps", "5", "--batch", "1024", "--eval-every", "0", "--workers", "2"]
-    args = _parser_with_dataset_flags("image", "fit").parse_args(
+    args = build_parser().parse_args(
         ["fit", "image", str(folder), "--out", str(tmp_path / "out"), "--threads", "1", "--quiet", *flags]
     )
     assert run_dataset_command(args, "image") == 1

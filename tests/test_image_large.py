@@ -187,7 +187,8 @@ def test_memory_cap_is_applied_before_reading(tiled_photo, tmp_path, capsys):
     assert "cannot read memory size 'lots'" in _error_line(capsys)
 
 
-def test_time_budget_progress_bar_counts_down_seconds(photo, capsys):
+def test_time_budget_progress_bar_counts_down_seconds(photo, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal gets the bar; a log gets lines
     signal = ImageSignal(image_to_float(photo[:32, :32]))
     field = build_field("instant-ngp", signal.spec(), "10k")
     fit(field, signal, TrainConfig(steps=None, time_budget=1.0, progress=True))

@@ -171,7 +171,8 @@ def load_jobs(source: str | Path, task: str, defaults: dict, fields: list[str] |
     else:
         raise RbfieldError(f"{source}: no such folder or manifest")
     if not rows:
-        raise RbfieldError(f"{source}: no inputs ({task} inputs are {', '.join(EXTENSIONS[task])} files)")
+        what = "is a folder with no inputs" if path.is_dir() else "no inputs"
+        raise RbfieldError(f"{source}: {what} ({task} inputs are {', '.join(EXTENSIONS[task])} files)")
     names = [settings.get("name", file.stem) for file, settings in rows]
     _check_names(names, [file for file, _ in rows], text)
     jobs = []

@@ -1,9 +1,9 @@
 """Run a dataset's jobs: one fit per job in a worker process, each writing the run folder a single fit writes.
 
 :func:`run_job` is what a worker does (the local pool's and Ray's alike): set its thread counts, skip a complete
-run (``metrics.json`` exists), resume an interrupted one from its ``checkpoint.pt``, and turn any error into a
-failed :class:`Outcome` with a one-line message (the traceback goes to ``logs/<job>.log``). :func:`run_local`
-runs jobs on a pool of worker processes.
+run (``metrics.json`` exists), resume an interrupted one from its checkpoint (in its staging folder), and turn
+any error into a failed :class:`Outcome` with a one-line message (the traceback goes to ``logs/<job>.log``).
+:func:`run_local` runs jobs on a pool of worker processes.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def run_job(job: Job, out: str | Path, threads: int) -> Outcome:
     An interrupted run (a checkpoint, no metrics.json) resumes. Messages of the fit and, if it fails, the
     traceback go to ``out/logs/<job.name>.log``. Ctrl-C / SIGTERM propagate (the fit saved a checkpoint).
     """
-    from rbfield.io import CHECKPOINT_FILE
+    from rbfield.runs import RunFolder
     from rbfield.tasks.common import is_interrupt
 
     set_threads(threads)
@@ -132,7 +132,7 @@ def run_job(job: Job, out: str | Path, threads: int) -> Outcome:
         def log(message: str) -> None:
             print(message, file=log_file, flush=True)
 
-        resume = (run_dir / CHECKPOINT_FILE).exists()
+        resume = RunFolder(run_dir, resume=True).resume_checkpoint() is not None  # an interrupted run's staging
         log(f"{'resuming' if resume else 'fitting'} {job.settings['field']} to {job.path} in {run_dir}")
         try:
             report = _fit(job, run_dir, resume, log)

@@ -125,11 +125,11 @@ def fit_image(
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    torch.manual_seed(train.seed)
+    field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)  # bad flags first
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
     out = Path(out)
-    torch.manual_seed(train.seed)
-    field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
     counts = field.param_counts()
     log(
         f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
