@@ -95,6 +95,18 @@ def _amount(size: int) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
 
 
+def check_image_file(path: str | os.PathLike) -> Path:
+    """The path of an image file that exists, is a file and is not empty; a clear error otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise RbfieldError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise RbfieldError(f"{path}: is a folder; pass an image file (PNG, JPEG or TIFF)")
+    if path.stat().st_size == 0:
+        raise RbfieldError(f"{path}: the file is empty (0 bytes); pass a PNG, JPEG or TIFF image")
+    return path
+
+
 class PixelStore:
     """An (H, W, C) uint8 or uint16 image with float access to parts of it.
 
@@ -132,13 +144,7 @@ class PixelStore:
                 layout or sample type, too little memory, or a corrupt or
                 truncated tile (named by its index and position).
         """
-        path = Path(path)
-        if not path.exists():
-            raise RbfieldError(f"{path}: no such file; check the path")
-        if path.is_dir():
-            raise RbfieldError(f"{path}: is a folder; pass an image file (PNG, JPEG or TIFF)")
-        if path.stat().st_size == 0:
-            raise RbfieldError(f"{path}: the file is empty (0 bytes); pass a PNG, JPEG or TIFF image")
+        path = check_image_file(path)
         try:
             with open(path, "rb") as file:
                 header = file.read(26)

@@ -20,7 +20,7 @@ from rbfield.errors import RbfieldError
 from rbfield.metrics import psnr, psnr_from_mse
 from rbfield.raster.grid import Predictor, field_predictor
 from rbfield.raster.sampling import importance_sample, init_sample_size, random_batch
-from rbfield.raster.store import PixelStore
+from rbfield.raster.store import PixelStore, check_image_file
 from rbfield.raster.tiled_metrics import SUBSET_PIXELS, PixelSubset, tiled_metrics
 from rbfield.spec import SignalSpec
 
@@ -42,13 +42,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """
     import imageio.v3 as iio
 
-    path = Path(path)
-    if not path.exists():
-        raise RbfieldError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise RbfieldError(f"{path}: is a folder; pass an image file (PNG, JPEG or TIFF)")
-    if path.stat().st_size == 0:
-        raise RbfieldError(f"{path}: the file is empty (0 bytes); pass a PNG, JPEG or TIFF image")
+    path = check_image_file(path)
     try:
         array = _read_16bit_colour_png(path)
         if array is None:

@@ -54,6 +54,22 @@ def number_in(low: float, high: float, meaning: str, convert=float):
 
 
 share_in_unit_interval = number_in(0.0, 1.0, "a share between 0 and 1")
+
+
+def add_min_piece_argument(parser: argparse.ArgumentParser) -> None:
+    """``--min-piece``: which connected pieces of an extracted mesh are kept."""
+    from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
+
+    parser.add_argument(
+        "--min-piece",
+        type=share_in_unit_interval,
+        default=MIN_PIECE_SHARE,
+        metavar="SHARE",
+        help="drop mesh pieces with less than this share of the largest piece's area "
+        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)",
+    )
+
+
 #: Largest finite float: the upper end of ranges that must exclude infinity.
 MAX_SECONDS = sys.float_info.max
 positive_int = number_in(1, math.inf, "a positive integer", int)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from rbfield.errors import RbfieldError
 from rbfield.geometry.marching_cubes import check_resolution
-from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.geometry.shapes_io import check_mesh_output
 from rbfield.io import field_task, read_field_config
 from rbfield.runs import check_output_file
 from rbfield.scenes.mesh import DEFAULT_LEVEL
 from rbfield.tasks import nerf, sdf
-from rbfield.tasks.common import add_device_argument, share_in_unit_interval
+from rbfield.tasks.common import add_device_argument, add_min_piece_argument
 
 #: The task module that exports each field task's mesh.
 EXPORTERS = {"sdf": sdf.cmd_export_mesh, "radiance": nerf.cmd_export_mesh}
@@ -41,14 +40,7 @@ def register(verbs: dict) -> None:
         type=int,
         help=f"grid resolution per axis (default {sdf.DEFAULT_RES} for an SDF, {nerf.DEFAULT_MESH_RES} for a scene)",
     )
-    export.add_argument(
-        "--min-piece",
-        type=share_in_unit_interval,
-        default=MIN_PIECE_SHARE,
-        metavar="SHARE",
-        help="drop mesh pieces with less than this share of the largest piece's area "
-        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)",
-    )
+    add_min_piece_argument(export)
     export.add_argument(
         "--level", type=float, default=DEFAULT_LEVEL, help=f"scenes: density iso-level (default {DEFAULT_LEVEL:g})"
     )

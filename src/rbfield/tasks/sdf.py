@@ -69,6 +69,7 @@ from rbfield.signals.sdf import (
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_device_argument,
+    add_min_piece_argument,
     add_run_arguments,
     add_training_arguments,
     format_metric,
@@ -79,7 +80,6 @@ from rbfield.tasks.common import (
     report_interrupt,
     reporting_interrupts,
     resolve_device,
-    share_in_unit_interval,
     train_config,
 )
 from rbfield.train import TrainConfig, initialize_and_fit
@@ -518,14 +518,7 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
-    parser.add_argument(
-        "--min-piece",
-        type=share_in_unit_interval,
-        default=MIN_PIECE_SHARE,
-        metavar="SHARE",
-        help="drop mesh pieces with less than this share of the largest piece's area "
-        f"(floaters; default {MIN_PIECE_SHARE:g}, 0 keeps every piece)",
-    )
+    add_min_piece_argument(parser)
     parser.add_argument(
         "--metric-samples",
         type=number_in(1000, math.inf, "an integer >= 1000", int),
