@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -235,3 +236,31 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photo_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "metrics.json").read_text())["steps"] == state["step"]
+
+
+def test_every_command_that_runs_work_takes_threads(monkeypatch, tmp_path):
+    from rbfield.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    leaves = []
+    for command in commands.values():
+        kinds = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves += list(kinds[0].choices.values()) if kinds else [command]
+    assert len(leaves) >= 12 and all("--threads" in leaf._option_string_actions for leaf in leaves)
+    seen = []
+    monkeypatch.setattr("rbfield.ops.set_threads", seen.append)
+    main(
+        [
+            "render",
+            "image",
+            str(tmp_path / "missing"),
+            "--size",
+            "8x8",
+            "--out",
+            str(tmp_path / "x.png"),
+            "--threads",
+            "1",
+        ]
+    )
+    assert seen == [1]

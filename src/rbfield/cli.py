@@ -16,6 +16,7 @@ import argparse
 import signal
 import sys
 
+from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
 from rbfield.tasks import image, mesh_export, nerf, sdf
 from rbfield.tasks.common import InterruptReported, reporting_interrupts
@@ -55,7 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     for task in TASKS:
         task.register(verbs, commands)
     mesh_export.register(verbs)
+    _add_threads_everywhere(
+        [*commands.choices.values(), *(kind for verb in verbs.values() for kind in verb.choices.values())]
+    )
     return parser
+
+
+def _add_threads_everywhere(parsers: list[argparse.ArgumentParser]) -> None:
+    """``--threads`` on every command that runs work (the training flags already have it)."""
+    for parser in parsers:
+        has_subcommands = any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)
+        if not has_subcommands and "--threads" not in parser._option_string_actions:
+            add_threads_argument(parser)
 
 
 def one_line(message: str) -> str:
@@ -73,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory_mapped()  # the command owns its process; the library leaves malloc alone
     parser = build_parser()
     args = parser.parse_args(argv)
+    apply_threads(args)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         # Commands whose interruption keeps something report it themselves; any other just says so.
