@@ -25,8 +25,10 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-MESH = "/work/shared/data/meshes/elephant.off"
+#: The elephant scan of the shared data folder beside the checkout.
+MESH = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes" / "elephant.off")
 
 #: libgomp's spin count when OMP_WAIT_POLICY names no policy (about 3 ms of spinning); GOMP_SPINCOUNT overrides
 #: the policy, so these rows behave as before rbfield set the passive policy on import.
