@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -244,3 +245,18 @@ def test_the_fit_command_on_a_folder_reports_failures_in_its_exit_status(photos,
     assert "3 fitted, 0 complete before, 1 failed; results in" in printed.out and printed.err == ""
     rows = {row["name"]: row for row in csv.DictReader((tmp_path / "out" / "summary.csv").open())}
     assert rows["empty"]["status"] == "failed" and rows["coffee"]["steps"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [({}, "1000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "PASSIVE"}, None)],
+    ids=["default", "user-spin", "user-policy"],
+)
+def test_idle_openmp_threads_spin_briefly_unless_the_user_chose(environment, expected):
+    import subprocess
+    import sys
+
+    clean = {key: value for key, value in os.environ.items() if key not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = "import os, rbfield, torch; print(os.environ.get('GOMP_SPINCOUNT'))"
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **environment}, capture_output=True, text=True)
+    assert done.stdout.strip() == str(expected)

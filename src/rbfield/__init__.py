@@ -20,7 +20,7 @@ Example:
 
 from importlib import import_module
 
-import rbfield.ops  # noqa: F401  (before torch loads: OpenMP threads wait passively, see rbfield.ops.wait_passively)
+import rbfield.ops  # noqa: F401  (before torch loads: idle OpenMP threads spin briefly, see rbfield.ops.wait_briefly)
 
 __version__ = "0.2.0"
 

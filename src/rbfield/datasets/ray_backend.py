@@ -32,9 +32,10 @@ def import_ray():
 
 
 def task_environment(threads: int) -> dict:
-    """Environment variables of a Ray task with ``threads`` threads: the thread-pool sizes and the wait policy."""
+    """Environment variables of a Ray task with ``threads`` threads: the thread-pool sizes and OpenMP's waiting."""
     environment = thread_environment(threads)
-    return {key: environment[key] for key in (*THREAD_VARIABLES, "OMP_WAIT_POLICY")}
+    waiting = [key for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if key in environment]
+    return {key: environment[key] for key in (*THREAD_VARIABLES, *waiting)}
 
 
 def run_ray(

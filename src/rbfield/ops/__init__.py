@@ -3,8 +3,8 @@
 Set the environment variable ``RBFIELD_DISABLE_FAST=1`` to use only the
 reference paths (results agree to floating-point rounding).
 
-Threads: importing this module sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user
-set it (see :func:`wait_passively`); :func:`set_threads` sets PyTorch's,
+Threads: importing this module makes idle OpenMP threads spin only briefly, unless the
+user chose a policy (see :func:`wait_briefly`); :func:`set_threads` sets PyTorch's,
 Numba's and the BLAS libraries' thread counts together, and
 :func:`thread_environment` is the environment that gives a new process n threads.
 """
@@ -21,27 +21,34 @@ _NUMBA_STATE: dict = {}
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def wait_passively() -> bool:
-    """Make OpenMP threads sleep, not spin, while they wait for work: ``OMP_WAIT_POLICY=PASSIVE``
-    unless the environment already names a policy.
+#: Iterations an idle GNU OpenMP thread spins before it sleeps (a few microseconds). libgomp's own default is
+#: 300,000 (milliseconds of spinning), which steals the cores' time slices from the working threads when
+#: another process shares them; 0 (``OMP_WAIT_POLICY=PASSIVE``) gives the cores away at once but makes a fit
+#: alone about 35 % slower, as every parallel region then wakes sleeping threads. 200 steps of the demo on 2
+#: threads, alone / beside one busy process: spin 0: 21.6 / 32.2 s, 300: 21.1 / 33.0, 1000: 18.5 / 36.4,
+#: 3000: 15.8 / 37.9, libgomp's default: 16.8 s alone and about 4x slower beside the busy process
+#: (``bench/contention.py`` has the SDF fit's figures).
+SPIN_COUNT = 1000
 
-    By default GNU OpenMP (PyTorch's, and Numba's "omp" layer: two separate pools in one process)
-    keeps an idle thread spinning for about a millisecond after each parallel region. On a core
-    shared with another process, or with the other pool, those spins take the time slices the
-    working threads need, and each region waits for its slowest thread: on 2 cores beside one busy
-    single-threaded process a 2-thread SDF fit ran 8-17x slower than with the passive policy
-    (``bench/contention.py``). OpenMP reads the variable when its library loads, so this works
-    for PyTorch only if called before ``import torch`` (this module calls it on import and imports
-    no torch); Numba's pool loads later and always sees it.
+
+def wait_briefly() -> bool:
+    """Make idle OpenMP threads spin only briefly (:data:`SPIN_COUNT`), then sleep: ``GOMP_SPINCOUNT``,
+    unless the environment already sets it or an ``OMP_WAIT_POLICY``.
+
+    GNU OpenMP (PyTorch's, and Numba's "omp" layer: two separate pools in one process) reads the
+    variable when its library loads, so this works for PyTorch only if called before ``import torch``
+    (this module calls it on import and imports no torch); Numba's pool loads later and always sees it.
 
     Returns:
-        True when the policy is now PASSIVE (set here or by the user).
+        True when the spin count was set here.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        return False
+    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    return True
 
 
-wait_passively()
+wait_briefly()
 
 
 def set_threads(n: int) -> int:
@@ -73,13 +80,14 @@ def set_threads(n: int) -> int:
 
 def thread_environment(n: int, environment: dict | None = None) -> dict:
     """``environment`` (default: this process's) with every thread pool of a new process sized
-    to ``n`` threads and OpenMP's passive wait policy (:func:`wait_passively`); for workers that
+    to ``n`` threads and OpenMP's brief spinning (:func:`wait_briefly`); for workers that
     must get their thread counts before they import anything."""
     if n < 1:
         raise ValueError(f"threads must be at least 1, got {n}")
     result = dict(os.environ if environment is None else environment)
     result.update(dict.fromkeys(THREAD_VARIABLES, str(n)))
-    result.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in result:
+        result.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     return result
 
 
