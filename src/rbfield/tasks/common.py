@@ -183,6 +183,13 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
+def parameter_summary(field_name: str, counts: dict[str, int]) -> str:
+    """ "neurbf: 127,973 trainable + 21,084 frozen parameters", from :meth:`FieldBase.param_counts`."""
+    return (
+        f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen parameters"
+    )
+
+
 def format_metric(value, digits: int) -> str:
     """A metric with ``digits`` decimals, or "n/a" where it is None (e.g. no mesh)."""
     return "n/a" if value is None else f"{value:.{digits}f}"

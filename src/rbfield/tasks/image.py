@@ -58,6 +58,7 @@ from rbfield.tasks.common import (
     add_training_arguments,
     format_metric,
     log_resume,
+    parameter_summary,
     parse_bytes,
     parse_field_names,
     peak_rss_bytes,
@@ -131,10 +132,7 @@ def fit_image(
     run.check()
     out = Path(out)
     counts = field.param_counts()
-    log(
-        f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
-        f"parameters on {signal.name} ({signal.width}x{signal.height}x{signal.channels})"
-    )
+    log(f"{parameter_summary(field_name, counts)} on {signal.name} ({signal.width}x{signal.height}x{signal.channels})")
     if resume:
         log_resume(field, run, log)
     with run.writing() as staging:

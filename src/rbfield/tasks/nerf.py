@@ -49,6 +49,7 @@ from rbfield.tasks.common import (
     add_run_arguments,
     add_training_arguments,
     log_resume,
+    parameter_summary,
     report_interrupt,
     reporting_interrupts,
     resolve_device,
@@ -219,8 +220,7 @@ def fit_scene(
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)
     counts = field.param_counts()
     log(
-        f"{field_name}: {counts['trainable']:,} trainable + "
-        f"{counts['total'] - counts['trainable']:,} frozen parameters "
+        f"{parameter_summary(field_name, counts)} "
         f"(+ {counts['acceleration']:,} occupancy cells) on {scene.name}: {train_views.count} training views of "
         f"{train_views.width}x{train_views.height}, {test_views.count} test views"
     )

@@ -75,6 +75,7 @@ from rbfield.tasks.common import (
     format_metric,
     log_resume,
     number_in,
+    parameter_summary,
     parse_field_names,
     report_finished_runs,
     report_interrupt,
@@ -269,10 +270,7 @@ def fit_sdf(
     field = build_field(field_name, spec, parse_budget(params), seed=train.seed, settings=settings)
     counts = field.param_counts()
     kind = "mesh" if isinstance(shape, Mesh) else "point cloud"
-    log(
-        f"{field_name}: {counts['trainable']:,} trainable + {counts['total'] - counts['trainable']:,} frozen "
-        f"parameters on {signal.name} ({kind})"
-    )
+    log(f"{parameter_summary(field_name, counts)} on {signal.name} ({kind})")
     if resume:
         log_resume(field, run, log)
     with run.writing() as staging:
