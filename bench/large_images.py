@@ -7,7 +7,7 @@ is kept. Every fit runs as its own ``rbfield fit image`` process, one at a time,
 and the figures come from its ``metrics.json``:
 
     python bench/large_images.py --sizes 0.25,1,4,16,65 --fields neurbf,instant-ngp --params 20M --steps 50
-    python bench/large_images.py --sizes 1050 --fields neurbf --params 100M --steps 20 --scratch /big/disk
+    python bench/large_images.py --sizes 1050 --fields neurbf --params 100M --steps 20 --scratch /big/disk --keep
 
 Prints a Markdown table: field, megapixels, setup s, mean step s, step time
 relative to the smallest size, evaluation s, peak resident memory (GB).
@@ -16,10 +16,12 @@ relative to the smallest size, evaluation s, peak resident memory (GB).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,17 @@ def fit(image: Path, out: Path, field: str, params: str, steps: int, threads: in
     return json.loads((out / "metrics.json").read_text())
 
 
+@contextlib.contextmanager
+def kept_or_temporary(scratch: str | None, keep: bool) -> Iterator[Path]:
+    """``scratch`` itself when keeping the files, else a temporary folder inside it, removed afterwards."""
+    if keep:
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+        yield Path(scratch)
+        return
+    with tempfile.TemporaryDirectory(dir=scratch) as temporary:
+        yield Path(temporary)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0.25,1,4,16,65", help="megapixels, comma-separated")
@@ -93,14 +106,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--scratch", help="folder for the mosaics and runs (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the mosaics and run folders in --scratch")
     args = parser.parse_args()
+    if args.keep and not args.scratch:
+        parser.error("--keep needs --scratch")
     photos = load_photos()
     rows = [
         "| field | megapixels | setup s | step s | step / smallest | evaluation s | peak GB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
-        scratch = Path(scratch)
+    with kept_or_temporary(args.scratch, args.keep) as scratch:
         first_step: dict[str, float] = {}
         for size in (float(text) for text in args.sizes.split(",")):
             image = scratch / f"mosaic-{size:g}mp.tif"
@@ -118,7 +133,8 @@ def main() -> int:
                     f"{report['peak_rss_bytes'] / 1e9:.2f} |"
                 )
                 print(rows[-1], flush=True)
-            image.unlink()
+            if not args.keep:
+                image.unlink()
     print("\n".join(rows))
     return 0
 

@@ -10,7 +10,6 @@ so a crash or a full disk never leaves a half-written file behind.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import tempfile
@@ -86,9 +85,17 @@ def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
 
 
 def atomic_torch_save(path: str | os.PathLike, obj) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    """``torch.save`` to ``path`` atomically, streamed to the file (no copy of
+    the serialised bytes in memory: a 100M-parameter checkpoint with its
+    optimizer state is 1.2 GB)."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+
+    atomic_write_with(path, write)
 
 
 def field_bytes(field: FieldBase, half: bool = False) -> bytes:

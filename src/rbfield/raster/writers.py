@@ -19,9 +19,9 @@ file, the lower levels wait in uncompressed temporary files beside the output
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import numpy as np
 from rbfield.io import atomic_write_with
 from rbfield.raster.grid import Predictor
 from rbfield.raster.sampling import tiles
+from rbfield.raster.spill import SpillArray
 
 #: Tile side of written TIFFs.
 TIFF_TILE = 256
@@ -85,7 +86,7 @@ def write_png(
 def recording(predict: Predictor, into: np.ndarray, bits: int = 8) -> Predictor:
     """``predict``, which also stores each region it renders, quantised as the
     writers quantise, into ``into`` ((H, W, C) uint8 for 8 bits, uint16 for
-    16; e.g. a memmap). Scoring a field with it leaves its render behind, to
+    16; e.g. a :class:`~rbfield.raster.spill.SpillArray`). Scoring a field with it leaves its render behind, to
     be written with ``PixelStore(into).read_float`` as predictor: the files
     are those the field's own predictor would give, without rendering twice.
     """
@@ -175,11 +176,8 @@ def write_tiled_tiff(
             yield _tiff_layout(block)
 
     def write(temporary: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=temporary.parent, prefix=".pyramid-") as spill:
-            lower = [
-                np.memmap(Path(spill) / f"level{level}", dtype=dtype, mode="w+", shape=(h, w, channels))
-                for level, (w, h) in enumerate(sizes[1:], start=1)
-            ]
+        with contextlib.ExitStack() as spills:
+            lower = [spills.enter_context(SpillArray(temporary.parent, (h, w, channels), dtype)) for w, h in sizes[1:]]
             with tifffile.TiffWriter(temporary, bigtiff=True) as tiff:
                 shape = (height, width, channels)[: 2 if channels == 1 else 3]
                 tiff.write(full_resolution(lower), shape=shape, subifds=len(lower), **options)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
 from rbfield.plots import save_comparison, save_curves
 from rbfield.raster.grid import Predictor, field_predictor, parse_region
 from rbfield.raster.overview import OVERVIEW_SIDE, save_overview
+from rbfield.raster.spill import SpillArray
 from rbfield.raster.store import PixelStore
 from rbfield.raster.tiled_metrics import SUBSET_PIXELS
 from rbfield.raster.writers import recording, write_png, write_tiled_tiff
@@ -189,17 +189,16 @@ def score_and_write(signal: ImageSignal, field, out: Path, description: str) -> 
     """Render the fitted field once, tile by tile, for the final metrics, then write
     the reconstruction and the comparison from that render.
 
-    The 8-bit render waits in a memory-mapped file in a temporary folder of
-    ``out``. The fp16 export (``out/field_fp16.safetensors``) is checked with
+    The 8-bit render waits in a temporary file in ``out``
+    (:class:`~rbfield.raster.spill.SpillArray`), read and written by region,
+    so it never counts in the process's memory. The fp16 export (``out/field_fp16.safetensors``) is checked with
     the signal's quick evaluation (key ``psnr_fp16``, or ``psnr_fp16_subset``).
 
     Returns:
         The metrics, the reconstruction's path, and the seconds spent scoring and writing.
     """
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=out, prefix=".render-") as spill:
-        shape = (signal.height, signal.width, signal.channels)
-        rendered = np.memmap(Path(spill) / "render", np.uint8, "w+", shape=shape)
+    with SpillArray(out, (signal.height, signal.width, signal.channels), np.uint8) as rendered:
         metrics = signal.final_metrics(field, recording(field_predictor(field, signal.width, signal.height), rendered))
         compact = signal.evaluate(load_field(out / "field_fp16.safetensors"))
         metrics.update({key.replace("psnr", "psnr_fp16"): value for key, value in compact.items()})
@@ -208,7 +207,6 @@ def score_and_write(signal: ImageSignal, field, out: Path, description: str) -> 
         reconstruction = write_reconstruction(out, PixelStore(rendered))
         title = f"{description}: {metrics['psnr']:.2f} dB"
         save_comparison_figure(out / "comparison.png", signal.store, PixelStore(rendered).read_float, title)
-        del rendered
     return metrics, reconstruction, eval_seconds, time.perf_counter() - started
 
 
