@@ -33,7 +33,7 @@ from rbfield.contracts import Signal, TrainableField
 from rbfield.errors import RbfieldError, TrainingDiverged
 from rbfield.interrupts import DeferredInterrupts
 from rbfield.io import CHECKPOINT_FILE, atomic_torch_save
-from rbfield.ops import fast_paths_enabled
+from rbfield.ops import fast_paths_enabled, return_freed_memory
 
 
 @dataclass
@@ -370,7 +370,8 @@ def initialize_and_fit(
     """:func:`fit`, after placing a new run's RBFs from the signal (a resumed run loads them).
 
     ``log`` receives a one-line note of how long the placement took. The placement runs on the CPU;
-    then the field moves to ``device`` (None: where it is) for training.
+    then the field moves to ``device`` (None: where it is) for training. Memory each phase freed goes
+    back to the OS before the next (:func:`rbfield.ops.return_freed_memory`).
     """
     init_seconds = 0.0
     if not resume:
@@ -379,8 +380,10 @@ def initialize_and_fit(
         init_seconds = time.perf_counter() - started
         if field.rbf_encodings():
             log(f"placed RBFs by weighted k-means in {init_seconds:.1f} s")
+        return_freed_memory()
     if device is not None:
         field.to(device)
     result = fit(field, signal, config, run_dir=run_dir, resume=resume)
+    return_freed_memory()
     result.init_seconds = init_seconds
     return result

@@ -42,6 +42,7 @@ from rbfield.io import (
     save_field,
 )
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
+from rbfield.ops import return_freed_memory
 from rbfield.plots import save_comparison, save_curves
 from rbfield.raster.grid import Predictor, field_predictor, parse_region
 from rbfield.raster.overview import OVERVIEW_SIDE, save_overview
@@ -153,6 +154,7 @@ def _finish_image_run(signal: ImageSignal, field, field_name: str, counts: dict,
     (its paths name ``out``, where the run will live)."""
     save_field(field, staging)
     compact_bytes = export_compact(field, staging / "field_fp16.safetensors")
+    return_freed_memory()
     description = f"{field_name}, {counts['trainable']:,} params, {result.steps} steps"
     metrics, reconstruction, eval_seconds, output_seconds = score_and_write(signal, field, staging, description)
     started = time.perf_counter()
