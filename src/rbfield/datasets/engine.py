@@ -51,9 +51,9 @@ def task_defaults(task: str) -> dict:
     """The dataset settings a single ``fit <task>`` would use: field, budget, steps, seed, batch, evaluation and
     checkpoint intervals (the task's command-line defaults)."""
     if task == "sdf":
-        from rbfield.tasks.sdf import TRAINING_DEFAULTS
+        from rbfield.commands.sdf import TRAINING_DEFAULTS
     elif task == "image":
-        from rbfield.tasks.image import TRAINING_DEFAULTS
+        from rbfield.commands.image import TRAINING_DEFAULTS
     else:
         raise RbfieldError(f"unknown task {task!r}; choose from: sdf, image")
     return {

@@ -33,12 +33,9 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.io import atomic_write_bytes
+from rbfield.scenes.mesh_defaults import DEFAULT_LEVEL
 from rbfield.scenes.visibility import lattice_slab, outside_transmittance, trilinear
 
-#: Iso-level of the exported surface, density in 1 / scene unit. At the training
-#: marching step (0.0090 in the default box) a sample of this density absorbs
-#: 1 - exp(-10 * 0.0090) = 8.6 % of the light.
-DEFAULT_LEVEL = 10.0
 MAX_RESOLUTION = 768
 #: Transmittance from outside below which a point counts as inside an object.
 HIDDEN_TRANSMITTANCE = 0.5

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.commands.image import MAX_RENDER_SIDE
 from rbfield.datasets import is_dataset
-from rbfield.datasets.command import add_dataset_arguments, run_dataset_command
+from rbfield.datasets.command import run_dataset_command
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.io import (
@@ -52,10 +53,6 @@ from rbfield.raster.writers import recording, write_png, write_tiled_tiff
 from rbfield.runs import RunFolder, check_output_file, provenance
 from rbfield.signals.image import ImageSignal
 from rbfield.tasks.common import (
-    TrainingDefaults,
-    add_memory_argument,
-    add_run_arguments,
-    add_training_arguments,
     format_metric,
     log_resume,
     parameter_summary,
@@ -72,9 +69,6 @@ from rbfield.train import TrainConfig, initialize_and_fit
 
 #: Above this many pixels ``fit image`` writes reconstruction.tif (tiled, pyramidal BigTIFF) instead of a PNG.
 TIFF_ABOVE_PIXELS = 2**24
-#: Longest side ``render image --size`` accepts: beyond 2^24, neighbouring pixel
-#: centres are the same float32 coordinate, so a larger grid adds no detail.
-MAX_RENDER_SIDE = 2**24
 #: Most pixels one ``render image`` writes (4.3 gigapixels: about an hour of rendering on 2 cores);
 #: larger outputs are rendered as several --region calls.
 MAX_RENDER_PIXELS = 2**32
@@ -387,21 +381,16 @@ def compare_images(
     return reports
 
 
-# Command line
+# Commands (their flags are registered by rbfield.commands)
 
 
-DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
+DEMO_FIELD, DEMO_PARAMS, DEMO_CROP = "neurbf", "128k", 256
 
 
 def _signal(path: str, batch: int, max_memory: str | None):
     """The image at ``path``, refused if its pixels would take more than ``--max-memory``."""
     max_bytes = None if max_memory is None else parse_bytes(max_memory)
     return ImageSignal.from_path(path, max_bytes=max_bytes, batch_size=batch)
-
-
-TRAINING_DEFAULTS = TrainingDefaults(
-    params="128k", steps=2000, batch=2**18, batch_unit="pixels", eval_every=250, eval_what="PSNR evaluations"
-)
 
 
 def _print_report(report: dict, out: Path) -> None:
@@ -500,62 +489,3 @@ def cmd_demo(args) -> int:
         report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True)  # a demo runs again
     _print_report(report, out)
     return 0
-
-
-def register(verbs: dict, commands) -> None:
-    """Add the image commands: ``fit/render/eval/compare image`` and ``demo``.
-
-    Args:
-        verbs: {"fit": subparsers, "render": ..., "eval": ..., "compare": ...}.
-        commands: the top-level subparsers (for ``demo``).
-    """
-    fit = verbs["fit"].add_parser("image", help="fit a field to a photo")
-    fit.add_argument(
-        "path",
-        help="PNG, JPEG or TIFF image (8/16-bit, grey, RGB or RGBA), or a folder, quoted glob or .csv/.jsonl "
-        "manifest of them",
-    )
-    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('image'))} (default neurbf)")
-    add_run_arguments(fit, "runs/<image>-<field>")
-    add_training_arguments(fit, TRAINING_DEFAULTS)
-    add_dataset_arguments(fit)
-    add_memory_argument(fit)
-    fit.set_defaults(handler=cmd_fit_image)
-
-    render = verbs["render"].add_parser(
-        "image",
-        help="sample a fitted image field at any size",
-        description="Sample a fitted image field on a WIDTHxHEIGHT grid, or a region of it, streamed a band or "
-        "tile at a time (memory does not grow with the output).",
-    )
-    render.add_argument("checkpoint", help="run folder or field .safetensors")
-    render.add_argument("--size", required=True, help=f"output grid WIDTHxHEIGHT (sides up to {MAX_RENDER_SIDE:,})")
-    render.add_argument(
-        "--region",
-        help="write only the pixels x,y,w,h of the --size grid (e.g. 0,0,1024,768): a crop of the full render",
-    )
-    render.add_argument("--out", required=True, help="output .png, or .tif/.tiff for a tiled pyramidal BigTIFF")
-    render.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bit depth (default 8)")
-    render.set_defaults(handler=cmd_render_image)
-
-    evaluate = verbs["eval"].add_parser("image", help="PSNR/SSIM of a fitted field against an image")
-    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
-    evaluate.add_argument("path", help="the reference image")
-    add_memory_argument(evaluate)
-    evaluate.set_defaults(handler=cmd_eval_image)
-
-    compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
-    compare.add_argument("path", help="PNG, JPEG or TIFF image, or a folder, quoted glob or .csv/.jsonl manifest")
-    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
-    compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
-    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
-    add_training_arguments(compare, TRAINING_DEFAULTS)
-    add_dataset_arguments(compare)
-    add_memory_argument(compare)
-    compare.set_defaults(handler=cmd_compare_image)
-
-    demo = commands.add_parser("demo", help="fit NeuRBF to a built-in photo (scikit-image's astronaut)")
-    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    demo.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.set_defaults(handler=cmd_demo)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.commands.nerf import DEFAULT_BATCH_RAYS, DEFAULT_MESH_RES, DEFAULT_PARAMS
 from rbfield.errors import RbfieldError
-from rbfield.fields import build_field, parse_budget, presets_for
+from rbfield.fields import build_field, parse_budget
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.geometry.shapes_io import check_mesh_output
 from rbfield.io import (
@@ -44,10 +45,6 @@ from rbfield.scenes.render import render_view
 from rbfield.scenes.video import write_video
 from rbfield.signals.radiance import DEFAULT_BOX, RadianceSignal
 from rbfield.tasks.common import (
-    TrainingDefaults,
-    add_device_argument,
-    add_run_arguments,
-    add_training_arguments,
     log_resume,
     parameter_summary,
     report_interrupt,
@@ -59,8 +56,6 @@ from rbfield.train import TrainConfig, fit
 
 #: Marching step: the box diagonal over this many steps.
 STEPS_PER_DIAGONAL = 384
-DEFAULT_PARAMS = "1M"
-DEFAULT_BATCH_RAYS = 4096
 METRIC_SETTINGS = {
     "psnr": "dB per test view on [0, 1] RGB composited on white, then the mean over views",
     "ssim": f"Gaussian window {SSIM_WINDOW}x{SSIM_WINDOW}, sigma {SSIM_SIGMA}, K1 0.01, K2 0.03, data range 1, "
@@ -383,22 +378,7 @@ def export_scene_mesh(
     return len(vertices), len(faces)
 
 
-# Command line
-
-
-#: Marching-cubes lattice points per axis for radiance fields; 384 and 512 scored the same
-#: Chamfer L1 on the bench scenes for 3.4x and 8x the density queries (bench/results/nerf.md).
-DEFAULT_MESH_RES = 256
-
-
-TRAINING_DEFAULTS = TrainingDefaults(
-    params=DEFAULT_PARAMS,
-    steps=2000,
-    batch=DEFAULT_BATCH_RAYS,
-    batch_unit="rays",
-    eval_every=500,
-    eval_what="PSNR checks on two test views",
-)
+# Commands (their flags are registered by rbfield.commands)
 
 
 def cmd_fit_nerf(args) -> int:
@@ -464,43 +444,3 @@ def cmd_export_mesh(args) -> int:
     )
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, vertex colours)")
     return 0
-
-
-def register(verbs: dict, commands) -> None:
-    """Add ``fit nerf``, ``render nerf`` and ``eval nerf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s)."""
-    fit = verbs["fit"].add_parser("nerf", help="fit a radiance field to posed photos (NeRF Blender format)")
-    fit.add_argument(
-        "scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)"
-    )
-    fit.add_argument("--field", default="neurbf", choices=presets_for("radiance"), help="field (default neurbf)")
-    add_run_arguments(fit, "runs/<scene>-<field>")
-    add_training_arguments(fit, TRAINING_DEFAULTS)
-    fit.add_argument("--downscale", type=int, default=1, help="integer image downscale (default 1)")
-    fit.add_argument("--no-video", action="store_true", help="skip the test-path video")
-    fit.set_defaults(handler=cmd_fit_nerf)
-
-    render = verbs["render"].add_parser(
-        "nerf", help="render a fitted radiance field: a split with metrics, or an orbit"
-    )
-    render.add_argument("checkpoint", help="run folder or field .safetensors")
-    which = render.add_mutually_exclusive_group()
-    which.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="render this split (default test)"
-    )
-    which.add_argument("--orbit", type=int, help="render N frames on a 30-degree orbit instead")
-    render.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
-    render.add_argument("--out", required=True, help="output folder")
-    add_device_argument(render)
-    render.set_defaults(handler=cmd_render_nerf)
-
-    evaluate = verbs["eval"].add_parser(
-        "nerf", help="test-split metrics of a fitted radiance field (no renders unless --out is given)"
-    )
-    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
-    evaluate.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="score this split (default test)"
-    )
-    evaluate.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
-    evaluate.add_argument("--out", help="also write the renders, depth maps and metrics.json into this folder")
-    add_device_argument(evaluate)
-    evaluate.set_defaults(handler=cmd_eval_nerf)
