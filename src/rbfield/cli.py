@@ -20,7 +20,7 @@ import sys
 from rbfield.commands import image, mesh, nerf, sdf
 from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
-from rbfield.tasks.common import InterruptReported, reporting_interrupts
+from rbfield.tasks.common import InterruptReported, add_device_argument, reporting_interrupts
 
 #: The command modules of the tasks; each adds its commands with ``register(verbs, commands)``.
 #: A new task is one more entry.
@@ -58,18 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     for task in TASKS:
         task.register(verbs, commands)
     mesh.register(verbs)
-    _add_threads_everywhere(
+    _add_work_options_everywhere(
         [*commands.choices.values(), *(kind for verb in verbs.values() for kind in verb.choices.values())]
     )
     return parser
 
 
-def _add_threads_everywhere(parsers: list[argparse.ArgumentParser]) -> None:
-    """``--threads`` on every command that runs work (the training flags already have it)."""
+def _add_work_options_everywhere(parsers: list[argparse.ArgumentParser]) -> None:
+    """``--threads`` and ``--device`` on every command that runs work, where its module did not add them."""
     for parser in parsers:
-        has_subcommands = any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)
-        if not has_subcommands and "--threads" not in parser._option_string_actions:
+        if any(isinstance(action, argparse._SubParsersAction) for action in parser._actions):
+            continue
+        if "--threads" not in parser._option_string_actions:
             add_threads_argument(parser)
+        if "--device" not in parser._option_string_actions:
+            add_device_argument(parser)
 
 
 def one_line(message: str) -> str:

@@ -65,7 +65,7 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, initialize_and_fit
+from rbfield.train import TrainConfig, field_device, initialize_and_fit
 
 #: Above this many pixels ``fit image`` writes reconstruction.tif (tiled, pyramidal BigTIFF) instead of a PNG.
 TIFF_ABOVE_PIXELS = 2**24
@@ -96,7 +96,7 @@ def fit_image(
     resume: bool = False,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     inputs: tuple = (),
 ) -> dict:
     """Fit one field to one image and write a complete run folder.
@@ -113,13 +113,15 @@ def fit_image(
         resume: continue from the checkpoint of an interrupted (or finished) run in ``out``.
         log: where one-line messages go.
         overwrite: replace a finished run in ``out``.
-        device: where the field trains (a resolved device); the final render runs there too.
+        device: where the field trains, "auto" or a device (see :func:`~rbfield.tasks.common.resolve_device`);
+            the final render runs there too, and metrics.json records it.
         inputs: the input files, hashed into metrics.json's provenance.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    device = resolve_device(device)
     torch.manual_seed(train.seed)
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)  # bad flags first
     run = RunFolder(out, resume=resume, overwrite=overwrite)
@@ -134,9 +136,9 @@ def fit_image(
             staging / "config.json",
             {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
         )
-        result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
+        result = initialize_and_fit(field, signal.to(device), train, staging, resume, log, device=device)
         report = _finish_image_run(signal, field, field_name, counts, result, staging, out)
-        report.update(provenance(inputs, device))
+        report.update(provenance(inputs, field_device(field)))
         report["peak_rss_bytes"] = peak_rss_bytes()
         atomic_write_json(staging / "metrics.json", report)
     return report
@@ -234,9 +236,9 @@ def save_comparison_figure(path: Path, target: PixelStore, predict: Predictor, t
     save_comparison(path, target.read_float(*whole), np.asarray(predict(*whole)), title)
 
 
-def load_image_field(checkpoint: str | Path):
-    """Load a fitted image field (a run folder of ``rbfield fit image`` or its field file)."""
-    return load_field(checkpoint, task="image")
+def load_image_field(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """Load a fitted image field (a run folder of ``rbfield fit image`` or its field file) onto ``device``."""
+    return load_field(checkpoint, device=device, task="image")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -285,6 +287,7 @@ def render_image(
     out: str | Path,
     bits: int = 8,
     region: tuple[int, int, int, int] | None = None,
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Sample a fitted image field on a width x height grid, or a region of it, into a file.
 
@@ -297,6 +300,7 @@ def render_image(
         out: a ``.png`` file, or ``.tif``/``.tiff`` for a tiled pyramidal BigTIFF.
         bits: 8 or 16 bits per value.
         region: (x, y, w, h) of the grid to write (default: all of it).
+        device: where the field is evaluated, "auto" or a device (see :func:`~rbfield.tasks.common.resolve_device`).
 
     Returns:
         The written image's (width, height).
@@ -310,7 +314,7 @@ def render_image(
     x, y, w, h = region or (0, 0, width, height)
     out = Path(out)
     tiff = out.suffix.lower() in (".tif", ".tiff")
-    field = load_image_field(checkpoint)
+    field = load_image_field(checkpoint, resolve_device(device))
     channels = field.config["spec"]["out_dim"]
     check_disk_space(out, w, h, channels, bits, tiff)
     grid = field_predictor(field, width, height)
@@ -323,9 +327,10 @@ def render_image(
     return w, h
 
 
-def evaluate_image(checkpoint: str | Path, signal: ImageSignal) -> dict:
-    """PSNR/SSIM of a fitted field against an image, at the image's size."""
-    field = load_image_field(checkpoint)
+def evaluate_image(checkpoint: str | Path, signal: ImageSignal, device: str | torch.device = "auto") -> dict:
+    """PSNR/SSIM of a fitted field against an image, at the image's size, with the field evaluated on ``device``
+    ("auto" or a device, see :func:`~rbfield.tasks.common.resolve_device`)."""
+    field = load_image_field(checkpoint, resolve_device(device))
     fitted_channels = field.config["spec"]["out_dim"]
     if fitted_channels != signal.channels:
         raise RbfieldError(
@@ -343,7 +348,7 @@ def compare_images(
     train: TrainConfig,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     inputs: tuple = (),
 ) -> list[dict]:
     """Fit every named field at the same budget and settings; write a table and a plot.
@@ -441,7 +446,8 @@ def cmd_fit_image(args) -> int:
 def cmd_render_image(args) -> int:
     width, height = parse_size(args.size)
     region = None if args.region is None else parse_region(args.region, width, height)
-    written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region)
+    device = resolve_device(args.device)
+    written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region, device=device)
     part = "" if region is None else f", region x={region[0]}, y={region[1]} of {width}x{height}"
     print(f"wrote {args.out} ({written[0]}x{written[1]}{part}, {args.bits}-bit)")
     return 0
@@ -450,7 +456,8 @@ def cmd_render_image(args) -> int:
 def cmd_eval_image(args) -> int:
     import json
 
-    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18, args.max_memory))
+    device = resolve_device(args.device)
+    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18, args.max_memory), device)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -477,6 +484,7 @@ def cmd_demo(args) -> int:
     from rbfield.signals.image import centre_crop, image_to_float
     from rbfield.train import TrainConfig
 
+    device = resolve_device(args.device)
     photo = data.astronaut()
     signal = ImageSignal(
         image_to_float(centre_crop(photo, DEMO_CROP)),
@@ -486,6 +494,7 @@ def cmd_demo(args) -> int:
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)
     with reporting_interrupts(lambda: print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)):
-        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True)  # a demo runs again
+        # overwrite: a demo runs again
+        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True, device=device)
     _print_report(report, out)
     return 0

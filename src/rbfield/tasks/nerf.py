@@ -52,7 +52,7 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, fit
+from rbfield.train import TrainConfig, field_device, fit
 
 #: Marching step: the box diagonal over this many steps.
 STEPS_PER_DIAGONAL = 384
@@ -171,7 +171,7 @@ def fit_scene(
     video: bool = True,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Fit a radiance field to a scene and write a complete run folder.
 
@@ -190,12 +190,14 @@ def fit_scene(
         resume: continue from the run's checkpoint (see above).
         video: write the test-path video.
         overwrite: replace a finished run.
-        device: where the field trains and renders (a resolved device).
+        device: where the field trains and renders, "auto" or a device (see
+            :func:`~rbfield.tasks.common.resolve_device`); metrics.json records it.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    device = resolve_device(device)
     scene, out = Path(scene), Path(out)
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
@@ -266,7 +268,7 @@ def fit_scene(
             "batch_rays": batch_rays,
             "video": str(out / video_path.name) if video_path else None,
             "metric_settings": settings,
-            **provenance([scene], device),
+            **provenance([scene], field_device(field)),
             "history": result.history,
         }
         save_curves(staging / "psnr_curve.png", {field_name: result.history})
@@ -286,7 +288,7 @@ def render_scene(
     orbit: int | None = None,
     data: str | Path | None = None,
     fps: int = 12,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Render a fitted field: a split of its scene (with metrics) or an orbit of ``orbit`` frames.
 
@@ -296,7 +298,7 @@ def render_scene(
     check_output_folder(out)
     if orbit is not None and orbit < 2:
         raise RbfieldError(f"--orbit needs at least 2 frames, got {orbit}")
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     context = field.config["spec"]["context"]
     camera = context["camera"]
     size = step_size(context["box"])
@@ -311,14 +313,14 @@ def render_scene(
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
     writer = RenderWriter(out, views, views.names)
-    summary = split_metrics(field, scene, views, split, size, writer, device)
+    summary = split_metrics(field, scene, views, split, size, writer)
     video = write_video(out / "video", np.stack(writer.frames), fps=fps)
     summary["video"] = str(video)
     atomic_write_json(out / "metrics.json", summary)
     return summary
 
 
-def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_view, device) -> dict:
+def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_view) -> dict:
     """PSNR/SSIM (and LPIPS when its weights are present) of every view of a split, with provenance."""
     lpips = load_lpips()
     signal = RadianceSignal(views, views, size)
@@ -333,7 +335,7 @@ def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_
         "lpips": lpips_value,
         "per_view": metrics["per_view"],
         "metric_settings": settings,
-        **provenance([scene], device),
+        **provenance([scene], field_device(field)),
     }
 
 
@@ -342,19 +344,19 @@ def evaluate_scene(
     split: str = "test",
     data: str | Path | None = None,
     out: str | Path | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Metrics of a fitted scene field on a split of its scene (or of ``data``), without writing
     anything unless ``out`` is given (then the renders, depth maps and metrics.json go there)."""
     if out is not None:
         check_output_folder(out)
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     context = field.config["spec"]["context"]
     camera = context["camera"]
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
     writer = RenderWriter(Path(out), views, views.names) if out is not None else None
-    summary = split_metrics(field, scene, views, split, step_size(context["box"]), writer, device)
+    summary = split_metrics(field, scene, views, split, step_size(context["box"]), writer)
     if out is not None:
         atomic_write_json(Path(out) / "metrics.json", summary)
     return summary
@@ -367,12 +369,12 @@ def export_scene_mesh(
     level: float = DEFAULT_LEVEL,
     fill: bool = True,
     min_piece_share: float = MIN_PIECE_SHARE,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Coloured mesh (.ply, .obj or .glb) of a radiance field's surface (:func:`extract_mesh`); returns
     (vertices, faces). The extension is checked before any work."""
     check_mesh_output(out)
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     vertices, faces, colours = extract_mesh(field, resolution, level, fill, min_piece_share)
     save_mesh(out, vertices, faces, colours)
     return len(vertices), len(faces)

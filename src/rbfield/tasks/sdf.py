@@ -75,7 +75,7 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, initialize_and_fit
+from rbfield.train import TrainConfig, field_device, initialize_and_fit
 
 #: Exit status of a fit that ran but whose result fails :func:`quality_problem`.
 FAILED_FIT_STATUS = 3
@@ -186,13 +186,15 @@ def shape_mesh(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The field's zero set by chunked marching cubes at resolution^3, without
     pieces under ``min_piece_share`` of the largest piece's area. ``field`` is
-    a fitted field or any function from (P, 3) domain points to P values.
+    a fitted field (evaluated on its device) or any function from (P, 3) domain
+    points on the CPU to P values.
 
     Returns:
         vertices (V, 3) in domain units and faces (F, 3) int64 (both empty if
         the field has no zero crossing).
     """
-    vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution)
+    device = field_device(field) if isinstance(field, torch.nn.Module) else torch.device("cpu")
+    vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution, device=device)
     kept, faces = drop_small_pieces(vertices, faces, min_piece_share)
     return vertices[kept], faces
 
@@ -212,7 +214,7 @@ def fit_sdf(
     metric_samples: int = SURFACE_SAMPLES,
     settings: object | None = None,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
@@ -225,14 +227,15 @@ def fit_sdf(
     terms (domain units; 0: exact gradients by a double backward, slower;
     None: exact for a mesh, DIFFERENCE_STEP for a point cloud).
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
-    ``device`` is where the field trains and is scored (a resolved device, e.g. from
-    :func:`rbfield.tasks.common.resolve_device`).
+    ``device`` is where the field trains, is meshed and is scored ("auto" or a device, see
+    :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
 
     Returns:
         The metrics written to ``metrics.json``; ``quality_problem`` says why the result is not
         usable (:func:`quality_problem`), or is None.
     """
     train = train or TrainConfig(steps=DEFAULT_STEPS)
+    device = resolve_device(device)
     check_resolution(mesh_resolution)
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
@@ -290,7 +293,7 @@ def fit_sdf(
             "gradient_step": signal.gradient_step,
             "metric_samples": metric_samples,
             "metric_settings": METRIC_SETTINGS,
-            **provenance([path], device),
+            **provenance([path], field_device(field)),
             "history": result.history,
         }
         report["quality_problem"] = quality_problem(report)
@@ -340,7 +343,7 @@ def export_mesh(
     resolution: int,
     out: str | Path,
     min_piece_share: float = MIN_PIECE_SHARE,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
 
@@ -349,7 +352,7 @@ def export_mesh(
     """
     check_mesh_output(out)
     check_resolution(resolution)
-    field, normalization = load_sdf_field(checkpoint, device)
+    field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
@@ -363,12 +366,12 @@ def evaluate_checkpoint(
     resolution: int = 512,
     min_piece_share: float = MIN_PIECE_SHARE,
     metric_samples: int = SURFACE_SAMPLES,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
     coordinates (mapped into the domain with the field's own normalization)."""
     check_resolution(resolution)
-    field, normalization = load_sdf_field(checkpoint, device)
+    field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = load_shape(against)
@@ -399,7 +402,7 @@ def compare_sdf(
     gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
