@@ -13,7 +13,7 @@ import torch
 
 from rbfield.errors import RbfieldError
 from rbfield.runs import RunFolder, check_output_folder, provenance, sha256_of, staging_path
-from rbfield.tasks.common import report_interrupt, resolve_device
+from rbfield.tasks.common import report_interrupt
 from rbfield.train import TrainConfig, fit, progress_line
 
 
@@ -143,21 +143,6 @@ def test_provenance_records_version_command_device_threads_and_hashes(tmp_path):
     before = sha256_of(scene)
     (scene / "a.json").write_text("{ }")
     assert sha256_of(scene) != before
-
-
-def test_device_resolution(monkeypatch):
-    assert resolve_device("cpu") == torch.device("cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(RbfieldError, match="--device cuda: .* sees no CUDA device; use --device cpu"):
-        resolve_device("cuda")
-    with pytest.raises(RbfieldError, match="no MPS device"):
-        resolve_device("mps")
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert resolve_device("auto") == torch.device("mps")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert resolve_device("auto") == torch.device("cuda")
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The ``rbfield`` command line: ``rbfield VERB KIND ...`` (e.g. ``fit image``).
 
-Each task module in :mod:`rbfield.tasks` registers its own commands (see :data:`TASKS`). Every
+Each module in :mod:`rbfield.commands` registers its task's commands (see :data:`TASKS`); a command's
+work is imported only when it runs, so ``--help`` does not load PyTorch. Every
 user-facing problem (bad file, unknown field, tiny budget, ...) is printed as
 one ``error:`` line with exit status 2 and no traceback. Ctrl-C (or SIGTERM,
 e.g. from a job scheduler) during a fit saves a resumable checkpoint, and the
@@ -16,12 +17,13 @@ import argparse
 import signal
 import sys
 
+from rbfield.commands import image, mesh, nerf, sdf
 from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
-from rbfield.tasks import image, mesh_export, nerf, sdf
-from rbfield.tasks.common import InterruptReported, reporting_interrupts
+from rbfield.tasks.common import InterruptReported, add_device_argument, reporting_interrupts
 
-#: The task modules; each adds its commands with ``register(verbs, commands)``. A new task is one more entry.
+#: The command modules of the tasks; each adds its commands with ``register(verbs, commands)``.
+#: A new task is one more entry.
 TASKS = (image, sdf, nerf)
 
 VERBS = {
@@ -55,19 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for task in TASKS:
         task.register(verbs, commands)
-    mesh_export.register(verbs)
-    _add_threads_everywhere(
+    mesh.register(verbs)
+    _add_work_options_everywhere(
         [*commands.choices.values(), *(kind for verb in verbs.values() for kind in verb.choices.values())]
     )
     return parser
 
 
-def _add_threads_everywhere(parsers: list[argparse.ArgumentParser]) -> None:
-    """``--threads`` on every command that runs work (the training flags already have it)."""
+def _add_work_options_everywhere(parsers: list[argparse.ArgumentParser]) -> None:
+    """``--threads`` and ``--device`` on every command that runs work, where its module did not add them."""
     for parser in parsers:
-        has_subcommands = any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)
-        if not has_subcommands and "--threads" not in parser._option_string_actions:
+        if any(isinstance(action, argparse._SubParsersAction) for action in parser._actions):
+            continue
+        if "--threads" not in parser._option_string_actions:
             add_threads_argument(parser)
+        if "--device" not in parser._option_string_actions:
+            add_device_argument(parser)
 
 
 def one_line(message: str) -> str:

@@ -29,8 +29,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rbfield.errors import RbfieldError
+
+if TYPE_CHECKING:
+    import torch
 
 #: The file whose presence marks a finished run.
 FINISHED_FILE = "metrics.json"
@@ -257,9 +261,10 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def provenance(inputs: Iterable[str | os.PathLike], device: str = "cpu") -> dict:
-    """How a result was made, for metrics.json: rbfield's version, the command line, the device,
-    the thread count, and the SHA-256 of every input file or folder (see :func:`sha256_of`)."""
+def provenance(inputs: Iterable[str | os.PathLike], device: str | torch.device) -> dict:
+    """How a result was made, for metrics.json: rbfield's version, the command line, the device the field ran
+    on (e.g. "cpu", "cuda:0"), the thread count, and the SHA-256 of every input file or folder (see
+    :func:`sha256_of`)."""
     import torch
 
     from rbfield import __version__

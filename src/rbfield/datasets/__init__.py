@@ -1,21 +1,36 @@
 """Many fields at once: a folder, glob or manifest of inputs fitted on a local process pool or on Ray.
 
-See :mod:`rbfield.datasets.engine` for what a dataset run writes.
+See :mod:`rbfield.datasets.engine` for what a dataset run writes. Public names are imported on first
+use, so the command line can register its dataset flags (:mod:`rbfield.datasets.command`) without
+loading PyTorch.
 """
 
-from rbfield.datasets.engine import DatasetResult, compare_dataset, fit_dataset, run_jobs, worker_layout
-from rbfield.datasets.inputs import Job, is_dataset, load_jobs
-from rbfield.datasets.runner import Outcome, run_job
+from importlib import import_module
 
-__all__ = [
-    "DatasetResult",
-    "Job",
-    "Outcome",
-    "compare_dataset",
-    "fit_dataset",
-    "is_dataset",
-    "load_jobs",
-    "run_job",
-    "run_jobs",
-    "worker_layout",
-]
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "DatasetResult": "rbfield.datasets.engine",
+    "compare_dataset": "rbfield.datasets.engine",
+    "fit_dataset": "rbfield.datasets.engine",
+    "run_jobs": "rbfield.datasets.engine",
+    "worker_layout": "rbfield.datasets.engine",
+    "Job": "rbfield.datasets.inputs",
+    "is_dataset": "rbfield.datasets.inputs",
+    "load_jobs": "rbfield.datasets.inputs",
+    "Outcome": "rbfield.datasets.runner",
+    "run_job": "rbfield.datasets.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rbfield.datasets' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

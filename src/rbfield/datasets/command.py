@@ -10,11 +10,12 @@ from pathlib import Path
 
 from rbfield.datasets.inputs import GLOB_CHARACTERS, MANIFEST_EXTENSIONS
 
-#: Command-line flag -> keyword argument of :func:`rbfield.tasks.sdf.fit_sdf`, for the flags a task has.
+#: Command-line flag -> keyword argument of the task's fit function (:func:`rbfield.tasks.sdf.fit_sdf`,
+#: :func:`rbfield.tasks.image.fit_image`), for the flags a task has.
 TASK_OPTIONS = {
     "sdf": {"res": "mesh_resolution", "min_piece": "min_piece_share", "gradient_step": "gradient_step"}
-    | {"metric_samples": "metric_samples"},
-    "image": {},
+    | {"metric_samples": "metric_samples", "device": "device"},
+    "image": {"device": "device"},
 }
 
 
@@ -90,8 +91,9 @@ def run_dataset_command(args: argparse.Namespace, task: str, fields: list[str] |
             told how to resume (:func:`rbfield.tasks.common.reporting_interrupts`).
     """
     from rbfield.datasets.engine import compare_dataset, fit_dataset
-    from rbfield.tasks.common import reporting_interrupts
+    from rbfield.tasks.common import reporting_interrupts, resolve_device
 
+    resolve_device(args.device)  # an unavailable --device is refused before any worker starts
     name = dataset_name(args.path)
     default_out = f"runs/compare-{name}" if fields is not None else f"runs/{name}-{args.field}"
     out = Path(getattr(args, "out", None) or default_out)

@@ -51,9 +51,9 @@ def task_defaults(task: str) -> dict:
     """The dataset settings a single ``fit <task>`` would use: field, budget, steps, seed, batch, evaluation and
     checkpoint intervals (the task's command-line defaults)."""
     if task == "sdf":
-        from rbfield.tasks.sdf import TRAINING_DEFAULTS
+        from rbfield.commands.sdf import TRAINING_DEFAULTS
     elif task == "image":
-        from rbfield.tasks.image import TRAINING_DEFAULTS
+        from rbfield.commands.image import TRAINING_DEFAULTS
     else:
         raise RbfieldError(f"unknown task {task!r}; choose from: sdf, image")
     return {
@@ -165,7 +165,8 @@ def fit_dataset(
         backend, ray_address: "local" (a process pool) or "ray" (``ray_address`` None: a local Ray instance).
         progress: stream for the progress display (None: none).
         options: the task's own keyword arguments, e.g. ``mesh_resolution``, ``metric_samples``,
-            ``min_piece_share``, ``gradient_step`` of :func:`rbfield.tasks.sdf.fit_sdf`.
+            ``min_piece_share``, ``gradient_step`` of :func:`rbfield.tasks.sdf.fit_sdf`, and ``device``
+            ("auto", "cpu", "cuda" or "mps"; each worker resolves it).
 
     The local pool starts its workers afresh ("spawn"), so a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard. Ctrl-C / SIGTERM (as KeyboardInterrupt) stops the running fits after

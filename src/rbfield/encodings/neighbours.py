@@ -177,11 +177,7 @@ class NeighbourIndex:
             return torch.zeros(0, k, dtype=torch.int64, device=points.device)
         if self._tree is not None:
             return torch.from_numpy(self._query_cpu(points.detach().cpu().numpy(), k)).to(points.device)
-        chunks = []
-        for start in range(0, points.shape[0], _BRUTE_FORCE_CHUNK):
-            distances = torch.cdist(points[start : start + _BRUTE_FORCE_CHUNK].detach(), self._centres)
-            chunks.append(distances.topk(k, dim=1, largest=False).indices)
-        return torch.cat(chunks)
+        return nearest_by_distance(points.detach(), self._centres, k)
 
     def candidate_grid(self, k: int) -> CandidateGrid | None:
         """The candidate grid that answers k-nearest queries, once built."""
@@ -225,6 +221,19 @@ class NeighbourIndex:
         workers = cpu_workers() if len(points) >= _TREE_THREADS_FROM else 1
         _, index = tree_query(self._tree.query, points.astype(np.float64), k=k, workers=workers)
         return np.asarray(index, dtype=np.int64).reshape(len(points), k)
+
+
+def nearest_by_distance(
+    points: torch.Tensor, centres: torch.Tensor, k: int, chunk: int = _BRUTE_FORCE_CHUNK
+) -> torch.Tensor:
+    """The search of devices other than the CPU: (P, k) int64 indices of the k <= N nearest of the (N, d)
+    centres to each of the (P, d) points, nearest first, from distance matrices of ``chunk`` points at a
+    time and top-k, on the tensors' device."""
+    parts = [
+        torch.cdist(points[start : start + chunk], centres).topk(k, dim=1, largest=False).indices
+        for start in range(0, points.shape[0], chunk)
+    ]
+    return torch.cat(parts)
 
 
 def brute_force_neighbours(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:

@@ -172,7 +172,8 @@ class TensorfField(RadianceField):
         Points are uniform in the occupied cells; weight = (1 - exp(-sigma * cell))
         * |d appearance / dx| (central differences over one grid cell), as in
         NeuRBF's scene initialisation. Returns points (M, 3) in [0, 1]^3, weights
-        (M,), and the grid spacing in the same units.
+        (M,), and the grid spacing in the same units. The random draws come from ``generator`` on the CPU;
+        the points and weights are on the field's device.
         """
         resolution = self.app_grid.planes.shape[-1]
         spacing = 1.0 / (resolution - 1)
@@ -180,16 +181,16 @@ class TensorfField(RadianceField):
         occupied = grid.occupied.nonzero()[:, 0]
         if occupied.numel() == 0:
             occupied = torch.arange(grid.occupied.numel())
-        pick = occupied[torch.randint(occupied.numel(), (count,), generator=generator)]
+        pick = occupied.cpu()[torch.randint(occupied.numel(), (count,), generator=generator)]
         r = grid.resolution
         cells = torch.stack([pick // (r * r), (pick // r) % r, pick % r], -1).float()
-        unit = (cells + torch.rand(count, 3, generator=generator)) / r
+        unit = ((cells + torch.rand(count, 3, generator=generator)) / r).to(self.box_min.device)
         world = self.box_min + unit * (self.box_max - self.box_min)
         sigma = torch.cat([self.density(world[i : i + 2**16]) for i in range(0, count, 2**16)])
         cell_size = float((self.box_max - self.box_min)[0]) * spacing
-        gradient = torch.zeros(count)
+        gradient = torch.zeros(count, device=unit.device)
         for axis in range(3):
-            step = torch.zeros(3)
+            step = torch.zeros(3, device=unit.device)
             step[axis] = spacing
             for i in range(0, count, 2**16):
                 u = unit[i : i + 2**16]

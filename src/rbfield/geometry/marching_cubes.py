@@ -63,12 +63,14 @@ def check_resolution(resolution: int, block: int = 8, chunk: int = 2**17) -> Non
 
 
 @torch.no_grad()
-def _evaluate(sdf: Callable[[torch.Tensor], torch.Tensor], points: np.ndarray, chunk: int) -> np.ndarray:
-    """sdf at (P, 3) points, ``chunk`` at a time -> (P,) float32."""
+def _evaluate(
+    sdf: Callable[[torch.Tensor], torch.Tensor], points: np.ndarray, chunk: int, device: torch.device
+) -> np.ndarray:
+    """sdf at (P, 3) points, ``chunk`` at a time, each chunk sent to ``device`` -> (P,) float32 on the CPU."""
     out = np.empty(len(points), dtype=np.float32)
     for start in range(0, len(points), chunk):
-        batch = torch.from_numpy(points[start : start + chunk].astype(np.float32))
-        out[start : start + chunk] = sdf(batch).reshape(-1).float().numpy()
+        batch = torch.from_numpy(points[start : start + chunk].astype(np.float32)).to(device)
+        out[start : start + chunk] = sdf(batch).reshape(-1).float().cpu().numpy()
     return out
 
 
@@ -78,6 +80,7 @@ def extract_mesh(
     block: int = 8,
     chunk: int = 2**17,
     margin: float = 1.5,
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate the zero level set of ``sdf`` on a resolution^3 grid over [0, 1]^3.
 
@@ -88,6 +91,7 @@ def extract_mesh(
         block: cells per block axis.
         chunk: points per ``sdf`` call.
         margin: assumed bound on the gradient norm, for skipping blocks.
+        device: where ``sdf`` gets its points (a field's device); the grid and the mesh stay on the CPU.
 
     Returns:
         vertices (V, 3) float64 in [0, 1]^3 and faces (F, 3) int64, oriented
@@ -102,7 +106,8 @@ def extract_mesh(
     check_resolution(resolution, block, chunk)
     cells = resolution - 1
     h = 1.0 / cells
-    block_index = _active_blocks(sdf, cells, block, chunk, margin)
+    device = torch.device(device)
+    block_index = _active_blocks(sdf, cells, block, chunk, margin, device)
     starts = np.arange(math.ceil(cells / block)) * block
     sizes = np.minimum(block, cells - starts)
 
@@ -116,7 +121,7 @@ def extract_mesh(
             mesh = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
             axes_list.append(axes)
             points.append(mesh * h)
-        values = _evaluate(sdf, np.concatenate(points), chunk)
+        values = _evaluate(sdf, np.concatenate(points), chunk, device)
         offset = 0
         for axes in axes_list:
             shape = tuple(len(a) for a in axes)
@@ -134,7 +139,7 @@ def extract_mesh(
     return _merge(np.concatenate(vertices), np.concatenate(faces), h)
 
 
-def _active_blocks(sdf, cells: int, block: int, chunk: int, margin: float) -> np.ndarray:
+def _active_blocks(sdf, cells: int, block: int, chunk: int, margin: float, device: torch.device) -> np.ndarray:
     """(K, 3) indices of the blocks of ``block`` cells that the surface may cross.
 
     Coarse to fine: blocks of block * 2**j cells are tested at their centres,
@@ -149,7 +154,7 @@ def _active_blocks(sdf, cells: int, block: int, chunk: int, margin: float) -> np
     while True:
         start = candidates * size
         centre = (start + np.minimum(size, cells - start) / 2.0) * h
-        values = _evaluate(sdf, centre, chunk)
+        values = _evaluate(sdf, centre, chunk, device)
         candidates = candidates[np.abs(values) <= margin * math.sqrt(3.0) / 2.0 * size * h]
         if size == block:
             return candidates

@@ -33,12 +33,9 @@ import torch
 from rbfield.errors import RbfieldError
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.io import atomic_write_bytes
+from rbfield.scenes.mesh_defaults import DEFAULT_LEVEL
 from rbfield.scenes.visibility import lattice_slab, outside_transmittance, trilinear
 
-#: Iso-level of the exported surface, density in 1 / scene unit. At the training
-#: marching step (0.0090 in the default box) a sample of this density absorbs
-#: 1 - exp(-10 * 0.0090) = 8.6 % of the light.
-DEFAULT_LEVEL = 10.0
 MAX_RESOLUTION = 768
 #: Transmittance from outside below which a point counts as inside an object.
 HIDDEN_TRANSMITTANCE = 0.5
@@ -48,13 +45,14 @@ VISIBILITY_RESOLUTION = 128
 
 @torch.no_grad()
 def density_volume(field, resolution: int, chunk: int = 2**16) -> np.ndarray:
-    """(R, R, R) float32 density at lattice points ``box_min + i / (R-1) * size`` (axis order x, y, z)."""
+    """(R, R, R) float32 density at lattice points ``box_min + i / (R-1) * size`` (axis order x, y, z),
+    sampled on the field's device one x-slab at a time; the volume is on the CPU."""
     size = field.box_max - field.box_min
     volume = np.empty((resolution, resolution, resolution), dtype=np.float32)
     for i in range(resolution):
-        points = field.box_min + lattice_slab(i, resolution).reshape(-1, 3) * size
+        points = field.box_min + lattice_slab(i, resolution).to(size.device).reshape(-1, 3) * size
         values = torch.cat([field.density(points[j : j + chunk]) for j in range(0, points.shape[0], chunk)])
-        volume[i] = values.reshape(resolution, resolution).numpy()
+        volume[i] = values.reshape(resolution, resolution).cpu().numpy()
     return volume
 
 
@@ -72,7 +70,7 @@ def fill_hidden(field, volume: np.ndarray, level: float) -> np.ndarray:
     """
     resolution = volume.shape[0]
     coarse = volume if resolution <= VISIBILITY_RESOLUTION else density_volume(field, VISIBILITY_RESOLUTION)
-    seen = torch.from_numpy(outside_transmittance(coarse, field.box_min, field.box_max))[None, None]
+    seen = torch.from_numpy(outside_transmittance(coarse, field.box_min.cpu(), field.box_max.cpu()))[None, None]
     for i in range(resolution):
         hidden = (1.0 - trilinear(seen, lattice_slab(i, resolution) * 2.0 - 1.0)[0]) / (1.0 - HIDDEN_TRANSMITTANCE)
         np.maximum(volume[i] / level, hidden.numpy(), out=volume[i])
@@ -118,15 +116,23 @@ def extract_mesh(
     spacing = ((field.box_max - field.box_min) / (resolution - 1)).tolist()
     vertices, faces, normals, _ = marching_cubes(volume, level=1.0, spacing=tuple(spacing))
     kept, faces = drop_small_pieces(vertices, faces, min_piece_share)
-    vertices, normals = vertices[kept] + field.box_min.numpy(), normals[kept]
-    outward = torch.from_numpy(np.ascontiguousarray(normals, dtype=np.float32))
-    outward = outward / outward.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    points = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32))
-    colours = torch.cat(
-        [field(points[i : i + 2**16], -outward[i : i + 2**16])[1] for i in range(0, points.shape[0], 2**16)]
-    )
-    colours = (colours.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    vertices, normals = vertices[kept] + field.box_min.cpu().numpy(), normals[kept]
+    colours = _vertex_colours(field, vertices, normals)
     return vertices.astype(np.float32), faces.astype(np.int64), colours
+
+
+@torch.no_grad()
+def _vertex_colours(field, vertices: np.ndarray, normals: np.ndarray, chunk: int = 2**16) -> np.ndarray:
+    """(V, 3) uint8 colours of the field at (V, 3) vertices (scene units), seen from outside along the
+    (V, 3) outward normals; evaluated on the field's device ``chunk`` vertices at a time."""
+    device = field.box_min.device
+    outward = torch.from_numpy(np.ascontiguousarray(normals, dtype=np.float32)).to(device)
+    outward = outward / outward.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    points = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32)).to(device)
+    colours = torch.cat(
+        [field(points[i : i + chunk], -outward[i : i + chunk])[1] for i in range(0, points.shape[0], chunk)]
+    )
+    return (colours.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def mesh_bytes(path: Path, vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray) -> bytes:

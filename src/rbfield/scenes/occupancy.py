@@ -46,12 +46,13 @@ class OccupancyGrid(nn.Module):
         return self.occupied[flat] & inside
 
     def cell_points(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(R**3, 3) one random point inside each cell (cell order), world units."""
+        """(R**3, 3) one random point inside each cell (cell order), world units, on the grid's device.
+        The jitter is drawn on the CPU from ``generator``, so every device gets the same points."""
         r = self.resolution
         axis = torch.arange(r)
         cells = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3).float()
-        jitter = torch.rand(cells.shape, generator=generator)
-        return self.box_min + (cells + jitter) / r * (self.box_max - self.box_min)
+        unit = (cells + torch.rand(cells.shape, generator=generator)) / r
+        return self.box_min + unit.to(self.box_min.device) * (self.box_max - self.box_min)
 
     @torch.no_grad()
     def update(

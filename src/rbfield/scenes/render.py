@@ -60,12 +60,12 @@ def march(
     if n_steps == 0:
         return _no_samples(origins)
     offset = jitter if jitter is not None else torch.full_like(near, 0.5)
-    steps = torch.arange(n_steps, dtype=origins.dtype)
+    steps = torch.arange(n_steps, dtype=origins.dtype, device=origins.device)
     t_mid = near[:, None] + (steps[None, :] + offset[:, None]) * step_size  # (R, n)
     keep = t_mid < far[:, None]
     points = origins[:, None, :] + directions[:, None, :] * t_mid[..., None]
     keep &= occupied(points.reshape(-1, 3)).reshape(n_rays, n_steps)
-    ray_index = torch.arange(n_rays)[:, None].expand(n_rays, n_steps)[keep]
+    ray_index = torch.arange(n_rays, device=origins.device)[:, None].expand(n_rays, n_steps)[keep]
     t = t_mid[keep]
     return ray_index, t - 0.5 * step_size, t + 0.5 * step_size
 
@@ -85,7 +85,8 @@ def march_occupancy(
     bit-identical, as the kernels repeat PyTorch's float32 operations in order.
     """
     tensors = (origins, directions, near, far) + (() if jitter is None else (jitter,))
-    kernels = numba_kernels() if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) else None
+    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and grid.occupied.is_cpu
+    kernels = numba_kernels() if on_cpu else None
     if kernels is None:
         return march(origins, directions, near, far, step_size, grid.query, jitter)
     n_rays = origins.shape[0]

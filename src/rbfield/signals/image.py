@@ -220,6 +220,14 @@ class ImageSignal:
     def spec(self) -> SignalSpec:
         return SignalSpec("image", 2, self.channels, (self.width, self.height))
 
+    def to(self, device: str | torch.device) -> ImageSignal:
+        """Deliver batches on ``device`` (the field's) from now on; an image of at most ``batch_size`` pixels
+        keeps its (H * W, 2) coordinates and (H * W, C) targets there, one tensor for every step. Returns self."""
+        self.device = torch.device(device)
+        if self._all_pixels is not None:
+            self._all_pixels = tuple(tensor.to(self.device) for tensor in self._all_pixels)
+        return self
+
     @property
     def n_pixels(self) -> int:
         return self.height * self.width
@@ -252,7 +260,7 @@ class ImageSignal:
         """Quick PSNR (dB) of the clipped field: ``{"psnr": whole image}`` for an image of
         at most SUBSET_PIXELS pixels, else ``{"psnr_subset": on a fixed random subset}``."""
         if self.n_pixels <= SUBSET_PIXELS:
-            prediction = reconstruct(field, self.width, self.height).clamp(0, 1)
+            prediction = reconstruct(field, self.width, self.height).clamp(0, 1).cpu()
             return {"psnr": psnr(prediction, torch.from_numpy(self.store.read_float(0, 0, self.width, self.height)))}
         if self._subset is None:
             self._subset = PixelSubset(self.store)

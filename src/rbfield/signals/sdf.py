@@ -40,13 +40,9 @@ from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
 from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.ops import tree_query
+from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP
 from rbfield.spec import SignalSpec
 
-#: Points per training step. NeuRBF uses 2**18 on a GPU. On a CPU the fit is
-#: limited by its number of steps more than by points per step: 12,000 steps of
-#: 2**12 (127 s on the dragon) beat 3,000 of 2**14 (85 s) and of 2**15 (241 s)
-#: (BENCHMARKS.md, "Shapes").
-DEFAULT_BATCH = 2**12
 #: Sampling ratio surface : jittered : uniform.
 SAMPLE_RATIO = (4, 3, 1)
 #: Jitter of near-surface samples, uniform per axis in [-JITTER, JITTER].
@@ -63,15 +59,6 @@ EVAL_CHUNK = 2**16
 #: points) that carry the gradient terms. By central differences each costs
 #: six extra points in the step's field call (:func:`difference_probes`).
 GRADIENT_POINTS = 128
-#: Step (domain units) of the central differences that give a point cloud's
-#: gradient terms the field's gradient; below neurbf's finest grid cell (1/256)
-#: and smallest RBF scale (RBF_SPACING). On trained dragon fields the
-#: differences are within 3 % of autograd's gradient (median). They make a
-#: fit ~1.2-1.3x as long as one without gradient terms, against ~1.8-2.3x for
-#: a double backward, and gave point clouds a lower normal error (3.38-3.56
-#: deg against 3.45-3.85 on three inputs). Steps 1e-4 and 2e-4 gave the same
-#: neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
-DIFFERENCE_STEP = 5e-4
 #: Weight of a mesh fit's normal term beside MAPE (weight 1). On the Stanford
 #: dragon, neurbf's NAE was 5.93 deg without it, 5.92 / 5.71 / 5.73 with
 #: weights 0.1 / 1 / 5; it lowered the NAE on all six scans measured, and did

@@ -9,9 +9,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rbfield.datasets.command import add_threads_argument, apply_threads
 from rbfield.errors import RbfieldError
+
+if TYPE_CHECKING:
+    import torch
 
 #: The choices of ``--device``.
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -126,8 +130,8 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         choices=DEVICES,
-        default="cpu",
-        help="where the field runs: cpu (the default), cuda, mps, or auto (cuda, else mps, else cpu)",
+        default="auto",
+        help="where the field runs: auto (the default: cuda, else mps, else cpu), cpu, cuda or mps",
     )
 
 
@@ -161,26 +165,40 @@ def train_config(args):
     )
 
 
-def resolve_device(name: str = "auto"):
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """The torch device for ``--device``: "auto" is cuda if available, else mps if available, else cpu.
+
+    Args:
+        name: "auto", "cpu", "cuda", "mps", or a device of those types (e.g. "cuda:1", torch.device("mps")).
 
     Raises:
         RbfieldError: an unknown name, or a device this PyTorch cannot use here.
     """
     import torch
 
-    mps = getattr(torch.backends, "mps", None)
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
-    if name == "auto":
-        name = next(device for device in ("cuda", "mps", "cpu") if available[device])
-    if name not in available:
-        raise RbfieldError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
-    if not available[name]:
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if str(name) == "auto":
+        return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if available[kind]))
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in available:
+        raise RbfieldError(f"unknown device {str(name)!r}; choose from {', '.join(DEVICES)}")
+    if not available[device.type]:
         raise RbfieldError(
-            f"--device {name}: this PyTorch ({torch.__version__}) sees no {name.upper()} device; "
+            f"--device {name}: this PyTorch ({torch.__version__}) sees no {device.type.upper()} device; "
             "use --device cpu or --device auto"
         )
-    return torch.device(name)
+    return device
+
+
+def _mps_available() -> bool:
+    """Whether this PyTorch can use Apple's MPS device (builds without the backend say no)."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
 
 def parameter_summary(field_name: str, counts: dict[str, int]) -> str:

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.commands.image import MAX_RENDER_SIDE
 from rbfield.datasets import is_dataset
-from rbfield.datasets.command import add_dataset_arguments, run_dataset_command
+from rbfield.datasets.command import run_dataset_command
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.io import (
@@ -53,10 +54,6 @@ from rbfield.raster.writers import recording, write_png, write_tiled_tiff
 from rbfield.runs import RunFolder, check_output_file, provenance
 from rbfield.signals.image import ImageSignal
 from rbfield.tasks.common import (
-    TrainingDefaults,
-    add_memory_argument,
-    add_run_arguments,
-    add_training_arguments,
     format_metric,
     log_resume,
     parameter_summary,
@@ -69,13 +66,10 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, initialize_and_fit
+from rbfield.train import TrainConfig, field_device, initialize_and_fit
 
 #: Above this many pixels ``fit image`` writes reconstruction.tif (tiled, pyramidal BigTIFF) instead of a PNG.
 TIFF_ABOVE_PIXELS = 2**24
-#: Longest side ``render image --size`` accepts: beyond 2^24, neighbouring pixel
-#: centres are the same float32 coordinate, so a larger grid adds no detail.
-MAX_RENDER_SIDE = 2**24
 #: Most pixels one ``render image`` writes (4.3 gigapixels: about an hour of rendering on 2 cores);
 #: larger outputs are rendered as several --region calls.
 MAX_RENDER_PIXELS = 2**32
@@ -103,7 +97,7 @@ def fit_image(
     resume: bool = False,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     inputs: tuple = (),
 ) -> dict:
     """Fit one field to one image and write a complete run folder.
@@ -120,13 +114,15 @@ def fit_image(
         resume: continue from the checkpoint of an interrupted (or finished) run in ``out``.
         log: where one-line messages go.
         overwrite: replace a finished run in ``out``.
-        device: where the field trains (a resolved device); the final render runs there too.
+        device: where the field trains, "auto" or a device (see :func:`~rbfield.tasks.common.resolve_device`);
+            the final render runs there too, and metrics.json records it.
         inputs: the input files, hashed into metrics.json's provenance.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    device = resolve_device(device)
     torch.manual_seed(train.seed)
     field = build_field(field_name, signal.spec(), parse_budget(params), seed=train.seed)  # bad flags first
     run = RunFolder(out, resume=resume, overwrite=overwrite)
@@ -141,9 +137,9 @@ def fit_image(
             staging / "config.json",
             {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
         )
-        result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
+        result = initialize_and_fit(field, signal.to(device), train, staging, resume, log, device=device)
         report = _finish_image_run(signal, field, field_name, counts, result, staging, out)
-        report.update(provenance(inputs, device))
+        report.update(provenance(inputs, field_device(field)))
         report["peak_rss_bytes"] = peak_rss_bytes()
         atomic_write_json(staging / "metrics.json", report)
     return report
@@ -240,9 +236,9 @@ def save_comparison_figure(path: Path, target: PixelStore, predict: Predictor, t
     save_comparison(path, target.read_float(*whole), np.asarray(predict(*whole)), title)
 
 
-def load_image_field(checkpoint: str | Path):
-    """Load a fitted image field (a run folder of ``rbfield fit image`` or its field file)."""
-    return load_field(checkpoint, task="image")
+def load_image_field(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """Load a fitted image field (a run folder of ``rbfield fit image`` or its field file) onto ``device``."""
+    return load_field(checkpoint, device=device, task="image")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -291,6 +287,7 @@ def render_image(
     out: str | Path,
     bits: int = 8,
     region: tuple[int, int, int, int] | None = None,
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Sample a fitted image field on a width x height grid, or a region of it, into a file.
 
@@ -303,6 +300,7 @@ def render_image(
         out: a ``.png`` file, or ``.tif``/``.tiff`` for a tiled pyramidal BigTIFF.
         bits: 8 or 16 bits per value.
         region: (x, y, w, h) of the grid to write (default: all of it).
+        device: where the field is evaluated, "auto" or a device (see :func:`~rbfield.tasks.common.resolve_device`).
 
     Returns:
         The written image's (width, height).
@@ -316,7 +314,7 @@ def render_image(
     x, y, w, h = region or (0, 0, width, height)
     out = Path(out)
     tiff = out.suffix.lower() in (".tif", ".tiff")
-    field = load_image_field(checkpoint)
+    field = load_image_field(checkpoint, resolve_device(device))
     channels = field.config["spec"]["out_dim"]
     check_disk_space(out, w, h, channels, bits, tiff)
     grid = field_predictor(field, width, height)
@@ -329,9 +327,10 @@ def render_image(
     return w, h
 
 
-def evaluate_image(checkpoint: str | Path, signal: ImageSignal) -> dict:
-    """PSNR/SSIM of a fitted field against an image, at the image's size."""
-    field = load_image_field(checkpoint)
+def evaluate_image(checkpoint: str | Path, signal: ImageSignal, device: str | torch.device = "auto") -> dict:
+    """PSNR/SSIM of a fitted field against an image, at the image's size, with the field evaluated on ``device``
+    ("auto" or a device, see :func:`~rbfield.tasks.common.resolve_device`)."""
+    field = load_image_field(checkpoint, resolve_device(device))
     fitted_channels = field.config["spec"]["out_dim"]
     if fitted_channels != signal.channels:
         raise RbfieldError(
@@ -349,7 +348,7 @@ def compare_images(
     train: TrainConfig,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     inputs: tuple = (),
 ) -> list[dict]:
     """Fit every named field at the same budget and settings; write a table and a plot.
@@ -387,21 +386,16 @@ def compare_images(
     return reports
 
 
-# Command line
+# Commands (their flags are registered by rbfield.commands)
 
 
-DEMO_FIELD, DEMO_PARAMS, DEMO_STEPS, DEMO_CROP = "neurbf", "128k", 1000, 256
+DEMO_FIELD, DEMO_PARAMS, DEMO_CROP = "neurbf", "128k", 256
 
 
 def _signal(path: str, batch: int, max_memory: str | None):
     """The image at ``path``, refused if its pixels would take more than ``--max-memory``."""
     max_bytes = None if max_memory is None else parse_bytes(max_memory)
     return ImageSignal.from_path(path, max_bytes=max_bytes, batch_size=batch)
-
-
-TRAINING_DEFAULTS = TrainingDefaults(
-    params="128k", steps=2000, batch=2**18, batch_unit="pixels", eval_every=250, eval_what="PSNR evaluations"
-)
 
 
 def _print_report(report: dict, out: Path) -> None:
@@ -452,7 +446,8 @@ def cmd_fit_image(args) -> int:
 def cmd_render_image(args) -> int:
     width, height = parse_size(args.size)
     region = None if args.region is None else parse_region(args.region, width, height)
-    written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region)
+    device = resolve_device(args.device)
+    written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region, device=device)
     part = "" if region is None else f", region x={region[0]}, y={region[1]} of {width}x{height}"
     print(f"wrote {args.out} ({written[0]}x{written[1]}{part}, {args.bits}-bit)")
     return 0
@@ -461,7 +456,8 @@ def cmd_render_image(args) -> int:
 def cmd_eval_image(args) -> int:
     import json
 
-    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18, args.max_memory))
+    device = resolve_device(args.device)
+    metrics = evaluate_image(args.checkpoint, _signal(args.path, 2**18, args.max_memory), device)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -488,6 +484,7 @@ def cmd_demo(args) -> int:
     from rbfield.signals.image import centre_crop, image_to_float
     from rbfield.train import TrainConfig
 
+    device = resolve_device(args.device)
     photo = data.astronaut()
     signal = ImageSignal(
         image_to_float(centre_crop(photo, DEMO_CROP)),
@@ -497,65 +494,7 @@ def cmd_demo(args) -> int:
     print(f"demo: fitting {DEMO_FIELD} ({DEMO_PARAMS} parameters, {args.steps} steps) to {signal.name}")
     train = TrainConfig(steps=args.steps, eval_every=100, progress=not args.quiet)
     with reporting_interrupts(lambda: print(f"\ninterrupted: partial results in {out}/", file=sys.stderr)):
-        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True)  # a demo runs again
+        # overwrite: a demo runs again
+        report = fit_image(signal, out, DEMO_FIELD, DEMO_PARAMS, train, overwrite=True, device=device)
     _print_report(report, out)
     return 0
-
-
-def register(verbs: dict, commands) -> None:
-    """Add the image commands: ``fit/render/eval/compare image`` and ``demo``.
-
-    Args:
-        verbs: {"fit": subparsers, "render": ..., "eval": ..., "compare": ...}.
-        commands: the top-level subparsers (for ``demo``).
-    """
-    fit = verbs["fit"].add_parser("image", help="fit a field to a photo")
-    fit.add_argument(
-        "path",
-        help="PNG, JPEG or TIFF image (8/16-bit, grey, RGB or RGBA), or a folder, quoted glob or .csv/.jsonl "
-        "manifest of them",
-    )
-    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('image'))} (default neurbf)")
-    add_run_arguments(fit, "runs/<image>-<field>")
-    add_training_arguments(fit, TRAINING_DEFAULTS)
-    add_dataset_arguments(fit)
-    add_memory_argument(fit)
-    fit.set_defaults(handler=cmd_fit_image)
-
-    render = verbs["render"].add_parser(
-        "image",
-        help="sample a fitted image field at any size",
-        description="Sample a fitted image field on a WIDTHxHEIGHT grid, or a region of it, streamed a band or "
-        "tile at a time (memory does not grow with the output).",
-    )
-    render.add_argument("checkpoint", help="run folder or field .safetensors")
-    render.add_argument("--size", required=True, help=f"output grid WIDTHxHEIGHT (sides up to {MAX_RENDER_SIDE:,})")
-    render.add_argument(
-        "--region",
-        help="write only the pixels x,y,w,h of the --size grid (e.g. 0,0,1024,768): a crop of the full render",
-    )
-    render.add_argument("--out", required=True, help="output .png, or .tif/.tiff for a tiled pyramidal BigTIFF")
-    render.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bit depth (default 8)")
-    render.set_defaults(handler=cmd_render_image)
-
-    evaluate = verbs["eval"].add_parser("image", help="PSNR/SSIM of a fitted field against an image")
-    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
-    evaluate.add_argument("path", help="the reference image")
-    add_memory_argument(evaluate)
-    evaluate.set_defaults(handler=cmd_eval_image)
-
-    compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
-    compare.add_argument("path", help="PNG, JPEG or TIFF image, or a folder, quoted glob or .csv/.jsonl manifest")
-    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
-    compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
-    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
-    add_training_arguments(compare, TRAINING_DEFAULTS)
-    add_dataset_arguments(compare)
-    add_memory_argument(compare)
-    compare.set_defaults(handler=cmd_compare_image)
-
-    demo = commands.add_parser("demo", help="fit NeuRBF to a built-in photo (scikit-image's astronaut)")
-    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    demo.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.set_defaults(handler=cmd_demo)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.commands.nerf import DEFAULT_BATCH_RAYS, DEFAULT_MESH_RES, DEFAULT_PARAMS
 from rbfield.errors import RbfieldError
-from rbfield.fields import build_field, parse_budget, presets_for
+from rbfield.fields import build_field, parse_budget
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE
 from rbfield.geometry.shapes_io import check_mesh_output
 from rbfield.io import (
@@ -44,10 +45,6 @@ from rbfield.scenes.render import render_view
 from rbfield.scenes.video import write_video
 from rbfield.signals.radiance import DEFAULT_BOX, RadianceSignal
 from rbfield.tasks.common import (
-    TrainingDefaults,
-    add_device_argument,
-    add_run_arguments,
-    add_training_arguments,
     log_resume,
     parameter_summary,
     report_interrupt,
@@ -55,12 +52,10 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, fit
+from rbfield.train import TrainConfig, field_device, fit
 
 #: Marching step: the box diagonal over this many steps.
 STEPS_PER_DIAGONAL = 384
-DEFAULT_PARAMS = "1M"
-DEFAULT_BATCH_RAYS = 4096
 METRIC_SETTINGS = {
     "psnr": "dB per test view on [0, 1] RGB composited on white, then the mean over views",
     "ssim": f"Gaussian window {SSIM_WINDOW}x{SSIM_WINDOW}, sigma {SSIM_SIGMA}, K1 0.01, K2 0.03, data range 1, "
@@ -176,7 +171,7 @@ def fit_scene(
     video: bool = True,
     log=print,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Fit a radiance field to a scene and write a complete run folder.
 
@@ -195,12 +190,14 @@ def fit_scene(
         resume: continue from the run's checkpoint (see above).
         video: write the test-path video.
         overwrite: replace a finished run.
-        device: where the field trains and renders (a resolved device).
+        device: where the field trains and renders, "auto" or a device (see
+            :func:`~rbfield.tasks.common.resolve_device`); metrics.json records it.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     train = train or TrainConfig()
+    device = resolve_device(device)
     scene, out = Path(scene), Path(out)
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
@@ -271,7 +268,7 @@ def fit_scene(
             "batch_rays": batch_rays,
             "video": str(out / video_path.name) if video_path else None,
             "metric_settings": settings,
-            **provenance([scene], device),
+            **provenance([scene], field_device(field)),
             "history": result.history,
         }
         save_curves(staging / "psnr_curve.png", {field_name: result.history})
@@ -291,7 +288,7 @@ def render_scene(
     orbit: int | None = None,
     data: str | Path | None = None,
     fps: int = 12,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Render a fitted field: a split of its scene (with metrics) or an orbit of ``orbit`` frames.
 
@@ -301,7 +298,7 @@ def render_scene(
     check_output_folder(out)
     if orbit is not None and orbit < 2:
         raise RbfieldError(f"--orbit needs at least 2 frames, got {orbit}")
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     context = field.config["spec"]["context"]
     camera = context["camera"]
     size = step_size(context["box"])
@@ -316,14 +313,14 @@ def render_scene(
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
     writer = RenderWriter(out, views, views.names)
-    summary = split_metrics(field, scene, views, split, size, writer, device)
+    summary = split_metrics(field, scene, views, split, size, writer)
     video = write_video(out / "video", np.stack(writer.frames), fps=fps)
     summary["video"] = str(video)
     atomic_write_json(out / "metrics.json", summary)
     return summary
 
 
-def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_view, device) -> dict:
+def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_view) -> dict:
     """PSNR/SSIM (and LPIPS when its weights are present) of every view of a split, with provenance."""
     lpips = load_lpips()
     signal = RadianceSignal(views, views, size)
@@ -338,7 +335,7 @@ def split_metrics(field, scene: Path, views: Views, split: str, size: float, on_
         "lpips": lpips_value,
         "per_view": metrics["per_view"],
         "metric_settings": settings,
-        **provenance([scene], device),
+        **provenance([scene], field_device(field)),
     }
 
 
@@ -347,19 +344,19 @@ def evaluate_scene(
     split: str = "test",
     data: str | Path | None = None,
     out: str | Path | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Metrics of a fitted scene field on a split of its scene (or of ``data``), without writing
     anything unless ``out`` is given (then the renders, depth maps and metrics.json go there)."""
     if out is not None:
         check_output_folder(out)
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     context = field.config["spec"]["context"]
     camera = context["camera"]
     scene = Path(data or camera["scene"])
     views = read_split(scene, split, camera.get("downscale", 1))
     writer = RenderWriter(Path(out), views, views.names) if out is not None else None
-    summary = split_metrics(field, scene, views, split, step_size(context["box"]), writer, device)
+    summary = split_metrics(field, scene, views, split, step_size(context["box"]), writer)
     if out is not None:
         atomic_write_json(Path(out) / "metrics.json", summary)
     return summary
@@ -372,33 +369,18 @@ def export_scene_mesh(
     level: float = DEFAULT_LEVEL,
     fill: bool = True,
     min_piece_share: float = MIN_PIECE_SHARE,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Coloured mesh (.ply, .obj or .glb) of a radiance field's surface (:func:`extract_mesh`); returns
     (vertices, faces). The extension is checked before any work."""
     check_mesh_output(out)
-    field = load_radiance_field(checkpoint, device)
+    field = load_radiance_field(checkpoint, resolve_device(device))
     vertices, faces, colours = extract_mesh(field, resolution, level, fill, min_piece_share)
     save_mesh(out, vertices, faces, colours)
     return len(vertices), len(faces)
 
 
-# Command line
-
-
-#: Marching-cubes lattice points per axis for radiance fields; 384 and 512 scored the same
-#: Chamfer L1 on the bench scenes for 3.4x and 8x the density queries (bench/results/nerf.md).
-DEFAULT_MESH_RES = 256
-
-
-TRAINING_DEFAULTS = TrainingDefaults(
-    params=DEFAULT_PARAMS,
-    steps=2000,
-    batch=DEFAULT_BATCH_RAYS,
-    batch_unit="rays",
-    eval_every=500,
-    eval_what="PSNR checks on two test views",
-)
+# Commands (their flags are registered by rbfield.commands)
 
 
 def cmd_fit_nerf(args) -> int:
@@ -464,43 +446,3 @@ def cmd_export_mesh(args) -> int:
     )
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, vertex colours)")
     return 0
-
-
-def register(verbs: dict, commands) -> None:
-    """Add ``fit nerf``, ``render nerf`` and ``eval nerf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s)."""
-    fit = verbs["fit"].add_parser("nerf", help="fit a radiance field to posed photos (NeRF Blender format)")
-    fit.add_argument(
-        "scene", help="scene folder with transforms_{train,val,test}.json (or a nerfstudio transforms.json)"
-    )
-    fit.add_argument("--field", default="neurbf", choices=presets_for("radiance"), help="field (default neurbf)")
-    add_run_arguments(fit, "runs/<scene>-<field>")
-    add_training_arguments(fit, TRAINING_DEFAULTS)
-    fit.add_argument("--downscale", type=int, default=1, help="integer image downscale (default 1)")
-    fit.add_argument("--no-video", action="store_true", help="skip the test-path video")
-    fit.set_defaults(handler=cmd_fit_nerf)
-
-    render = verbs["render"].add_parser(
-        "nerf", help="render a fitted radiance field: a split with metrics, or an orbit"
-    )
-    render.add_argument("checkpoint", help="run folder or field .safetensors")
-    which = render.add_mutually_exclusive_group()
-    which.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="render this split (default test)"
-    )
-    which.add_argument("--orbit", type=int, help="render N frames on a 30-degree orbit instead")
-    render.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
-    render.add_argument("--out", required=True, help="output folder")
-    add_device_argument(render)
-    render.set_defaults(handler=cmd_render_nerf)
-
-    evaluate = verbs["eval"].add_parser(
-        "nerf", help="test-split metrics of a fitted radiance field (no renders unless --out is given)"
-    )
-    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
-    evaluate.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="score this split (default test)"
-    )
-    evaluate.add_argument("--data", help="scene folder (default: the one the field was fitted to)")
-    evaluate.add_argument("--out", help="also write the renders, depth maps and metrics.json into this folder")
-    add_device_argument(evaluate)
-    evaluate.set_defaults(handler=cmd_eval_nerf)

@@ -14,9 +14,7 @@ A run folder holds::
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import sys
 import time
 import warnings
@@ -27,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rbfield.commands.sdf import DEFAULT_RES, DEFAULT_STEPS, SURFACE_SAMPLES
 from rbfield.datasets import is_dataset
-from rbfield.datasets.command import add_dataset_arguments, run_dataset_command
+from rbfield.datasets.command import run_dataset_command
 from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
@@ -58,7 +57,6 @@ from rbfield.io import (
 from rbfield.runs import RunFolder, provenance
 from rbfield.signals.sdf import (
     DEFAULT_BATCH,
-    DIFFERENCE_STEP,
     MeshSDF,
     PointCloudSDF,
     evaluate_sdf,
@@ -67,14 +65,8 @@ from rbfield.signals.sdf import (
     winding_sdf,
 )
 from rbfield.tasks.common import (
-    TrainingDefaults,
-    add_device_argument,
-    add_min_piece_argument,
-    add_run_arguments,
-    add_training_arguments,
     format_metric,
     log_resume,
-    number_in,
     parameter_summary,
     parse_field_names,
     report_finished_runs,
@@ -83,22 +75,8 @@ from rbfield.tasks.common import (
     resolve_device,
     train_config,
 )
-from rbfield.train import TrainConfig, initialize_and_fit
+from rbfield.train import TrainConfig, field_device, initialize_and_fit
 
-#: Training steps of a fit unless told otherwise, of DEFAULT_BATCH points each.
-#: On the Stanford dragon, without the mesh normal term, neurbf's normal error
-#: was 6.27 deg after 3,000 steps of 2**14 points and 5.93-6.01 (three seeds)
-#: after 12,000 of 2**12; with the term, 5.74-5.79 (all scored at 200,000
-#: samples; 5.09 at the current 1,000,000; BENCHMARKS.md, "Shapes").
-#: On 2 cores, 12,000 steps train neurbf on a mesh for 3.6-4.8 min (exact
-#: gradients) and on a point cloud for 2.7-2.9 min (central differences).
-DEFAULT_STEPS = 12000
-#: Surface samples per mesh for Chamfer / NAE / F-score: NeuRBF's released SDF
-#: evaluation uses 1,000,000. Fewer samples measure the sampling as well as the
-#: shapes: a scan scored against two independent samplings of itself gives NAE
-#: 1.34 / 4.89 deg (bunny / dragon) at 200,000 samples and 0.63 / 2.80 at
-#: 1,000,000 (bench/metric_floor.py; BENCHMARKS.md, "Shapes").
-SURFACE_SAMPLES = 1_000_000
 #: Exit status of a fit that ran but whose result fails :func:`quality_problem`.
 FAILED_FIT_STATUS = 3
 #: Query points for IoU (half uniform, half near the surface).
@@ -208,13 +186,15 @@ def shape_mesh(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The field's zero set by chunked marching cubes at resolution^3, without
     pieces under ``min_piece_share`` of the largest piece's area. ``field`` is
-    a fitted field or any function from (P, 3) domain points to P values.
+    a fitted field (evaluated on its device) or any function from (P, 3) domain
+    points on the CPU to P values.
 
     Returns:
         vertices (V, 3) in domain units and faces (F, 3) int64 (both empty if
         the field has no zero crossing).
     """
-    vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution)
+    device = field_device(field) if isinstance(field, torch.nn.Module) else torch.device("cpu")
+    vertices, faces = extract_mesh(lambda x: field(x).reshape(-1), resolution, device=device)
     kept, faces = drop_small_pieces(vertices, faces, min_piece_share)
     return vertices[kept], faces
 
@@ -234,7 +214,7 @@ def fit_sdf(
     metric_samples: int = SURFACE_SAMPLES,
     settings: object | None = None,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Fit one field to a mesh or oriented point cloud; write a complete run folder.
 
@@ -247,14 +227,15 @@ def fit_sdf(
     terms (domain units; 0: exact gradients by a double backward, slower;
     None: exact for a mesh, DIFFERENCE_STEP for a point cloud).
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
-    ``device`` is where the field trains and is scored (a resolved device, e.g. from
-    :func:`rbfield.tasks.common.resolve_device`).
+    ``device`` is where the field trains, is meshed and is scored ("auto" or a device, see
+    :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
 
     Returns:
         The metrics written to ``metrics.json``; ``quality_problem`` says why the result is not
         usable (:func:`quality_problem`), or is None.
     """
     train = train or TrainConfig(steps=DEFAULT_STEPS)
+    device = resolve_device(device)
     check_resolution(mesh_resolution)
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
@@ -312,7 +293,7 @@ def fit_sdf(
             "gradient_step": signal.gradient_step,
             "metric_samples": metric_samples,
             "metric_settings": METRIC_SETTINGS,
-            **provenance([path], device),
+            **provenance([path], field_device(field)),
             "history": result.history,
         }
         report["quality_problem"] = quality_problem(report)
@@ -362,7 +343,7 @@ def export_mesh(
     resolution: int,
     out: str | Path,
     min_piece_share: float = MIN_PIECE_SHARE,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
 
@@ -371,7 +352,7 @@ def export_mesh(
     """
     check_mesh_output(out)
     check_resolution(resolution)
-    field, normalization = load_sdf_field(checkpoint, device)
+    field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
@@ -385,12 +366,12 @@ def evaluate_checkpoint(
     resolution: int = 512,
     min_piece_share: float = MIN_PIECE_SHARE,
     metric_samples: int = SURFACE_SAMPLES,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
     coordinates (mapped into the domain with the field's own normalization)."""
     check_resolution(resolution)
-    field, normalization = load_sdf_field(checkpoint, device)
+    field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = load_shape(against)
@@ -421,7 +402,7 @@ def compare_sdf(
     gradient_step: float | None = None,
     metric_samples: int = SURFACE_SAMPLES,
     overwrite: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
@@ -482,49 +463,7 @@ def compare_sdf(
     return reports
 
 
-# Command line
-
-
-DEFAULT_PARAMS, DEFAULT_RES = "500k", 512
-
-
-TRAINING_DEFAULTS = TrainingDefaults(
-    params=DEFAULT_PARAMS,
-    steps=DEFAULT_STEPS,
-    batch=DEFAULT_BATCH,
-    batch_unit="points",
-    eval_every=250,
-    eval_what="quick IoU checks",
-)
-
-
-def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
-    add_training_arguments(parser, TRAINING_DEFAULTS)
-    parser.add_argument(
-        "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
-    )
-    parser.add_argument(
-        "--gradient-step",
-        type=number_in(0.0, 0.01, "0 (exact gradients) or a step up to 0.01"),
-        metavar="H",
-        help="central-difference step of the loss's gradient terms, in unit-cube units; "
-        "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
-        f"{DIFFERENCE_STEP:g} for a point cloud)",
-    )
-    _add_scoring_arguments(parser)
-
-
-def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
-    """--min-piece (which mesh is kept) and --metric-samples (how it is scored)."""
-    add_min_piece_argument(parser)
-    parser.add_argument(
-        "--metric-samples",
-        type=number_in(1000, math.inf, "an integer >= 1000", int),
-        default=SURFACE_SAMPLES,
-        metavar="N",
-        help="surface samples per mesh for Chamfer, NAE and F-score "
-        f"(default {SURFACE_SAMPLES:,}, NeuRBF's evaluation; fewer are faster and noisier)",
-    )
+# Commands (their flags are registered by rbfield.commands)
 
 
 def cmd_fit_sdf(args) -> int:
@@ -603,42 +542,3 @@ def cmd_compare_sdf(args) -> int:
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
     return 0
-
-
-def register(verbs: dict, commands) -> None:
-    """Add ``fit/eval/compare sdf`` (``export mesh`` is :mod:`rbfield.tasks.mesh_export`'s).
-
-    Args:
-        verbs: {"fit": subparsers, "eval": ..., "compare": ..., "export": ...}.
-        commands: the top-level subparsers (unused; kept for the common signature).
-    """
-    fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
-    fit.add_argument(
-        "path",
-        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals), or a folder, "
-        "quoted glob or .csv/.jsonl manifest of them",
-    )
-    fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('sdf'))} (default neurbf)")
-    add_run_arguments(fit, "runs/<shape>-<field>")
-    _add_shape_training_arguments(fit)
-    add_dataset_arguments(fit)
-    fit.set_defaults(handler=cmd_fit_sdf)
-
-    evaluate = verbs["eval"].add_parser("sdf", help="shape metrics of a fitted SDF against a mesh or point cloud")
-    evaluate.add_argument("checkpoint", help="run folder or field .safetensors")
-    evaluate.add_argument("--against", required=True, help="reference mesh or oriented point cloud (input coordinates)")
-    evaluate.add_argument(
-        "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
-    )
-    _add_scoring_arguments(evaluate)
-    add_device_argument(evaluate)
-    evaluate.set_defaults(handler=cmd_eval_sdf)
-
-    compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
-    compare.add_argument("path", help="mesh or oriented point cloud, or a folder, quoted glob or .csv/.jsonl manifest")
-    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
-    compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
-    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
-    _add_shape_training_arguments(compare)
-    add_dataset_arguments(compare)
-    compare.set_defaults(handler=cmd_compare_sdf)

@@ -1,0 +1,17 @@
+"""Defaults of the SDF signal that the command line's help shows, here without heavy imports
+(:mod:`rbfield.signals.sdf` uses them; ``rbfield --help`` must not load PyTorch)."""
+
+#: Points per training step. NeuRBF uses 2**18 on a GPU. On a CPU the fit is
+#: limited by its number of steps more than by points per step: 12,000 steps of
+#: 2**12 (127 s on the dragon) beat 3,000 of 2**14 (85 s) and of 2**15 (241 s)
+#: (BENCHMARKS.md, "Shapes").
+DEFAULT_BATCH = 2**12
+#: Step (domain units) of the central differences that give a point cloud's
+#: gradient terms the field's gradient; below neurbf's finest grid cell (1/256)
+#: and smallest RBF scale (``RBF_SPACING`` of :mod:`rbfield.signals.sdf`). On trained dragon fields the
+#: differences are within 3 % of autograd's gradient (median). They make a
+#: fit ~1.2-1.3x as long as one without gradient terms, against ~1.8-2.3x for
+#: a double backward, and gave point clouds a lower normal error (3.38-3.56
+#: deg against 3.45-3.85 on three inputs). Steps 1e-4 and 2e-4 gave the same
+#: neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
+DIFFERENCE_STEP = 5e-4
