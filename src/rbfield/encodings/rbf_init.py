@@ -23,6 +23,15 @@ from rbfield.ops import tree_query
 KMEANS_WORK = 2**25
 
 
+#: Points handled at a time by the assignment and the sums, so that the per-point temporaries
+#: (distances, gathered centres, products) stay small beside the sample itself.
+CHUNK_POINTS = 2**21
+
+
+def _chunks(n_points: int) -> list[slice]:
+    return [slice(start, min(start + CHUNK_POINTS, n_points)) for start in range(0, n_points, CHUNK_POINTS)]
+
+
 def lloyd_iterations(n_points: int) -> int:
     """Lloyd iterations for a sample of ``n_points`` within :data:`KMEANS_WORK` (between 3 and 10)."""
     return int(np.clip(KMEANS_WORK // max(n_points, 1) - 1, 3, 10))
@@ -38,7 +47,8 @@ def weighted_kmeans(
     """Weighted k-means (Lloyd).
 
     Args:
-        points: (M, d) float64 sample positions.
+        points: (M, d) float32 or float64 sample positions (float32 halves the sample's memory;
+            the arithmetic is float64 either way).
         weights: (M,) non-negative float64 weights (at least n_clusters positive).
         n_clusters: N.
         n_iterations: Lloyd iterations after seeding; None for :func:`lloyd_iterations` of the sample.
@@ -53,16 +63,22 @@ def weighted_kmeans(
     rng = np.random.default_rng(seed)
     probabilities = weights / weights.sum()
     seeds = rng.choice(points.shape[0], size=n_clusters, replace=False, p=probabilities)
-    centres = points[seeds].copy()
+    del probabilities
+    centres = points[seeds].astype(np.float64)
     assignment = np.zeros(points.shape[0], dtype=np.int64)
     for _ in range(n_iterations + 1):
-        _, assignment = tree_query(cKDTree(centres).query, points, k=1)
-        mass = np.bincount(assignment, weights=weights, minlength=n_clusters)
+        query = cKDTree(centres).query
+        mass = np.zeros(n_clusters)
+        moments = np.zeros((points.shape[1], n_clusters))
+        for chunk in _chunks(points.shape[0]):
+            assignment[chunk] = tree_query(query, points[chunk], k=1)[1]
+            mass += np.bincount(assignment[chunk], weights=weights[chunk], minlength=n_clusters)
+            for axis in range(points.shape[1]):
+                product = weights[chunk] * points[chunk, axis]
+                moments[axis] += np.bincount(assignment[chunk], weights=product, minlength=n_clusters)
         occupied = mass > 0
-        for axis in range(points.shape[1]):
-            moment = np.bincount(assignment, weights=weights * points[:, axis], minlength=n_clusters)
-            centres[occupied, axis] = moment[occupied] / mass[occupied]
-    return centres, assignment.astype(np.int64)
+        centres[occupied] = (moments[:, occupied] / mass[occupied]).T
+    return centres, assignment
 
 
 def cluster_covariances(
@@ -85,17 +101,20 @@ def cluster_covariances(
         (N, d, d) symmetric positive-definite covariances. Clusters with no
         weight get an isotropic covariance with standard deviation max_std.
 
-    Memory: O(M d) (the offsets from the centres and one weighted product at a
-    time), not the O(M d^2) of per-point outer products.
+    Memory: O(N d^2) beside the inputs; the points are taken :data:`CHUNK_POINTS` at a time.
     """
     n_clusters, dim = centres.shape
-    delta = points - centres[assignment]
     covariance = np.zeros((n_clusters, dim, dim))
-    for row in range(dim):
-        for col in range(row, dim):
-            moment = np.bincount(assignment, weights=delta[:, row] * delta[:, col] * weights, minlength=n_clusters)
-            covariance[:, row, col] = covariance[:, col, row] = moment
-    mass = np.bincount(assignment, weights=weights, minlength=n_clusters)
+    mass = np.zeros(n_clusters)
+    for chunk in _chunks(points.shape[0]):
+        delta = points[chunk] - centres[assignment[chunk]]
+        for row in range(dim):
+            for col in range(row, dim):
+                product = delta[:, row] * delta[:, col] * weights[chunk]
+                covariance[:, row, col] += np.bincount(assignment[chunk], weights=product, minlength=n_clusters)
+        mass += np.bincount(assignment[chunk], weights=weights[chunk], minlength=n_clusters)
+    rows, cols = np.triu_indices(dim, k=1)
+    covariance[:, cols, rows] = covariance[:, rows, cols]
     empty = mass <= 0
     covariance[~empty] /= mass[~empty, None, None]
     covariance /= alpha
@@ -127,11 +146,12 @@ def initial_rbf_geometry(
     Returns:
         centres (N, d) and covariances (N, d, d), float32.
     """
-    points_np = points.detach().double().cpu().numpy()
-    weights_np = weights.detach().double().cpu().numpy().clip(min=0)
+    points_np = points.detach().cpu().numpy()  # as given (float32 from the signals), never changed
+    weights_np = weights.detach().cpu().numpy().astype(np.float64)  # a copy: changed in place below
+    np.clip(weights_np, 0, None, out=weights_np)
     # A floor keeps every cluster's weight positive and lets flat regions get
     # a few kernels too; it is small against typical gradient magnitudes.
-    weights_np = weights_np + 1e-3 * max(weights_np.mean(), 1e-12)
+    weights_np += 1e-3 * max(weights_np.mean(), 1e-12)
     centres, assignment = weighted_kmeans(points_np, weights_np, n_kernels, seed=seed)
     extent = float((points_np.max(0) - points_np.min(0)).max())
     covariances = cluster_covariances(

@@ -7,6 +7,7 @@ from torch import nn
 
 from rbfield.encodings import AdaptiveRBF
 from rbfield.errors import RbfieldError
+from rbfield.ops import return_freed_memory
 
 
 class FieldBase(nn.Module):
@@ -80,6 +81,7 @@ class FieldBase(nn.Module):
         if not encodings:
             return
         points, weights, spacing = signal.rbf_init_samples(max(encoding.n_kernels for encoding in encodings))
+        return_freed_memory()  # drawing the sample's temporaries, before k-means allocates its own
         for encoding in encodings:
             if encoding.n_kernels > points.shape[0]:
                 raise RbfieldError(

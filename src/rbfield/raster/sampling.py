@@ -141,18 +141,21 @@ def importance_sample(
     total = sums.sum()
     uniform = rng.binomial(max_points, floor / (1.0 + floor)) if total > 0 else max_points
     per_tile = rng.multinomial(max_points - uniform, sums / total) if total > 0 else np.zeros(len(boxes), np.int64)
-    rows, cols = [], []
+    # int32 row and column indices, filled in place: 8 bytes a point beside the result.
+    rows, cols = np.empty(max_points, np.int32), np.empty(max_points, np.int32)
+    filled = 0
     for (x, y, w, h), count in zip(boxes, per_tile):
         if count == 0:
             continue
         cumulative = np.cumsum(sobel_region(store, x, y, w, h), dtype=np.float64, axis=None)
         drawn = np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right")
         drawn = np.minimum(drawn, w * h - 1)
-        rows.append(y + drawn // w)
-        cols.append(x + drawn % w)
-    flat = rng.integers(store.n_pixels, size=uniform)
-    rows.append(flat // store.width)
-    cols.append(flat % store.width)
-    rows_t, cols_t = torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))
-    points = pixel_coords(rows_t, cols_t, store.width, store.height)
+        rows[filled : filled + count] = y + drawn // w
+        cols[filled : filled + count] = x + drawn % w
+        filled += count
+    for start in range(filled, max_points, SOBEL_TILE**2):
+        flat = rng.integers(store.n_pixels, size=min(SOBEL_TILE**2, max_points - start))
+        rows[start : start + flat.size] = flat // store.width
+        cols[start : start + flat.size] = flat % store.width
+    points = pixel_coords(torch.from_numpy(rows), torch.from_numpy(cols), store.width, store.height)
     return points, torch.ones(max_points), spacing
