@@ -114,6 +114,11 @@ def register(verbs: dict, commands) -> None:
     compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
     compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
     compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
+    compare.add_argument(
+        "--baseline",
+        choices=["poisson"],
+        help="also reconstruct with screened Poisson (Open3D; pip install 'rbfield[poisson]') and add its row",
+    )
     _add_shape_training_arguments(compare)
     add_dataset_arguments(compare)
     compare.set_defaults(handler=handler(_TASKS, "cmd_compare_sdf"))

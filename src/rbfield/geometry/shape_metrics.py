@@ -26,10 +26,12 @@ where sdf >= 0 (the outsides) at uniform samples of its domain;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rbfield.ops import tree_query
+from rbfield.geometry.nearest import nearest
 
 #: F-score threshold in unit-cube domain units (1% of the domain side).
 FSCORE_TAU = 0.01
@@ -58,6 +60,58 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int = 
     return points, normals
 
 
+@dataclass(frozen=True)
+class NearestPairs:
+    """Each point of A paired with its nearest point of B, and each point of B with its nearest of A.
+
+    Attributes:
+        distance_ab, index_ab: (N,) distances (the points' units) and rows of B, one per point of A.
+        distance_ba, index_ba: (M,) distances and rows of A, one per point of B.
+    """
+
+    distance_ab: np.ndarray
+    index_ab: np.ndarray
+    distance_ba: np.ndarray
+    index_ba: np.ndarray
+
+    @classmethod
+    def of(cls, points_a: np.ndarray, points_b: np.ndarray) -> NearestPairs:
+        """Pairs of (N, 3) points A and (M, 3) points B, both non-empty (k-d trees queried in chunks)."""
+        distance_ab, index_ab = nearest(cKDTree(points_b), points_a)
+        distance_ba, index_ba = nearest(cKDTree(points_a), points_b)
+        return cls(distance_ab, index_ab, distance_ba, index_ba)
+
+
+def fscore(pairs: NearestPairs, tau: float) -> tuple[float, float, float]:
+    """F-score, precision (share of A within tau of B) and recall (share of B within tau of A)."""
+    precision = float((pairs.distance_ab < tau).mean())
+    recall = float((pairs.distance_ba < tau).mean())
+    score = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return score, precision, recall
+
+
+def pair_metrics(pairs: NearestPairs, normals_a: np.ndarray, normals_b: np.ndarray, tau: float) -> dict:
+    """Chamfer L1/L2, NAE (degrees), normal consistency and F-score at tau from nearest pairs.
+
+    Args:
+        pairs: nearest pairs of A's and B's points.
+        normals_a, normals_b: (N, 3) and (M, 3) unit normals at those points.
+        tau: F-score distance threshold, in the points' units.
+    """
+    cos_ab = np.clip((normals_a * normals_b[pairs.index_ab]).sum(1), -1.0, 1.0)
+    cos_ba = np.clip((normals_b * normals_a[pairs.index_ba]).sum(1), -1.0, 1.0)
+    score, precision, recall = fscore(pairs, tau)
+    return {
+        "chamfer_l1": float((pairs.distance_ab.mean() + pairs.distance_ba.mean()) / 2),
+        "chamfer_l2": float(((pairs.distance_ab**2).mean() + (pairs.distance_ba**2).mean()) / 2),
+        "nae_deg": float((np.degrees(np.arccos(cos_ab)).mean() + np.degrees(np.arccos(cos_ba)).mean()) / 2),
+        "normal_consistency": float((np.abs(cos_ab).mean() + np.abs(cos_ba).mean()) / 2),
+        "fscore": score,
+        "precision": precision,
+        "recall": recall,
+    }
+
+
 def surface_metrics(
     points_a: np.ndarray,
     normals_a: np.ndarray,
@@ -72,21 +126,7 @@ def surface_metrics(
         points_b, normals_b: (M, 3) samples of the reference and unit normals.
         tau: F-score distance threshold.
     """
-    distance_ab, nearest_ab = tree_query(cKDTree(points_b).query, points_a, k=1)
-    distance_ba, nearest_ba = tree_query(cKDTree(points_a).query, points_b, k=1)
-    cos_ab = np.clip((normals_a * normals_b[nearest_ab]).sum(1), -1.0, 1.0)
-    cos_ba = np.clip((normals_b * normals_a[nearest_ba]).sum(1), -1.0, 1.0)
-    precision = float((distance_ab < tau).mean())
-    recall = float((distance_ba < tau).mean())
-    return {
-        "chamfer_l1": float((distance_ab.mean() + distance_ba.mean()) / 2),
-        "chamfer_l2": float(((distance_ab**2).mean() + (distance_ba**2).mean()) / 2),
-        "nae_deg": float((np.degrees(np.arccos(cos_ab)).mean() + np.degrees(np.arccos(cos_ba)).mean()) / 2),
-        "normal_consistency": float((np.abs(cos_ab).mean() + np.abs(cos_ba).mean()) / 2),
-        "fscore": 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall),
-        "precision": precision,
-        "recall": recall,
-    }
+    return pair_metrics(NearestPairs.of(points_a, points_b), normals_a, normals_b, tau)
 
 
 def sign_iou(

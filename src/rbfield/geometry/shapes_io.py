@@ -47,10 +47,11 @@ class Mesh:
 
 @dataclass
 class PointCloud:
-    """Points (P, 3) float64 and unit normals (P, 3) float64."""
+    """Points (P, 3) float64 and unit normals (P, 3) float64; ``normals_estimated``: the file had none."""
 
     points: np.ndarray
     normals: np.ndarray
+    normals_estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None) -> 
             ShapeWarning,
             stacklevel=3,
         )
-        normals = estimate_normals(points)
+        return PointCloud(points, estimate_normals(points), normals_estimated=True)
     return PointCloud(points, normals)
 
 

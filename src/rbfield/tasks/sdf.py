@@ -124,7 +124,7 @@ def load_normalized(path: str | Path) -> tuple[Mesh | PointCloud, Normalization]
         normalization = Normalization.fit(shape.vertices)
         return Mesh(normalization.forward(shape.vertices), shape.faces), normalization
     normalization = Normalization.fit(shape.points)
-    return PointCloud(normalization.forward(shape.points), shape.normals), normalization
+    return replace(shape, points=normalization.forward(shape.points)), normalization
 
 
 class Reference:
@@ -151,9 +151,23 @@ class Reference:
 
     def score(self, field: torch.nn.Module, vertices: np.ndarray, faces: np.ndarray) -> dict:
         """Metrics of a field and its extracted mesh (domain units)."""
-        metrics = dict.fromkeys(("iou", "iou_inside", "iou_pooled", "iou_uniform", "iou_near"))
+        predicted = None if self.iou_points is None else evaluate_sdf(field, self.iou_points)
+        return self._score(predicted, vertices, faces)
+
+    def score_mesh(self, vertices: np.ndarray, faces: np.ndarray) -> dict:
+        """Metrics of a mesh made without a field (domain units): the IoUs take its inside
+        from generalised winding numbers, as the reference's."""
+        predicted = None
         if self.iou_points is not None:
-            predicted, half = evaluate_sdf(field, self.iou_points), len(self.iou_points) // 2
+            inside_nowhere = np.ones(len(self.iou_points))
+            predicted = winding_sdf(Mesh(vertices, faces), self.iou_points) if len(faces) else inside_nowhere
+        return self._score(predicted, vertices, faces)
+
+    def _score(self, predicted: np.ndarray | None, vertices: np.ndarray, faces: np.ndarray) -> dict:
+        """Metrics from the (P,) signed values at ``iou_points`` (None: no IoU) and a mesh."""
+        metrics = dict.fromkeys(("iou", "iou_inside", "iou_pooled", "iou_uniform", "iou_near"))
+        if predicted is not None:
+            half = len(self.iou_points) // 2
             metrics["iou"] = sign_iou(predicted, self.iou_sdf, self.iou_weights, inside=False)
             metrics["iou_inside"] = sign_iou(predicted, self.iou_sdf, self.iou_weights)
             metrics["iou_pooled"] = sign_iou(predicted, self.iou_sdf)
@@ -403,13 +417,21 @@ def compare_sdf(
     metric_samples: int = SURFACE_SAMPLES,
     overwrite: bool = False,
     device: str | torch.device = "auto",
+    baseline: str | None = None,
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
     Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
-    finished ones. Every run folder is checked before the first fit starts.
+    finished ones. ``baseline="poisson"`` adds screened Poisson's row and run folder ``out/poisson``
+    (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra). Every run folder is checked
+    before the first fit starts.
     """
     out = Path(out)
+    if baseline is not None:
+        from rbfield.tasks.sdf_poisson import NAME, fit_poisson, import_open3d
+
+        import_open3d()
+        RunFolder(out / NAME, overwrite=overwrite).check()
     for name in field_names:
         RunFolder(out / name, overwrite=overwrite).check()
     reports = []
@@ -436,17 +458,24 @@ def compare_sdf(
             f"{format_metric(reports[-1]['iou_inside'], 4)}), NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s"
         )
+    if baseline is not None:
+        reports.append(fit_poisson(path, out / NAME, metric_samples, train.seed, overwrite=overwrite))
+        log(
+            f"{NAME}: IoU {format_metric(reports[-1]['iou'], 4)}, NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
+            f"in {reports[-1]['seconds']:.1f} s (depth {reports[-1]['poisson_depth']})"
+        )
     rows = [
         "| field | IoU | IoU insides | Chamfer L1 | NAE (deg) | "
         "F-score | trainable params | total params | steps | seconds |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in reports:
+        counts = [f"{r[key]:,}" if r[key] is not None else "-" for key in ("trainable_params", "total_params")]
+        counts.append("-" if r["steps"] is None else str(r["steps"]))
         rows.append(
             f"| {r['field']} | {format_metric(r['iou'], 4)} | {format_metric(r['iou_inside'], 4)} "
             f"| {format_metric(r['chamfer_l1'], 5)} | {format_metric(r['nae_deg'], 2)} | "
-            f"{format_metric(r['fscore'], 4)} | {r['trainable_params']:,} | {r['total_params']:,} | {r['steps']} | "
-            f"{r['seconds']:.1f} |"
+            f"{format_metric(r['fscore'], 4)} | {' | '.join(counts)} | {r['seconds']:.1f} |"
         )
     summary = [{k: v for k, v in r.items() if k not in ("history", "metric_settings")} for r in reports]
     atomic_write_json(
@@ -521,6 +550,8 @@ def cmd_eval_sdf(args) -> int:
 def cmd_compare_sdf(args) -> int:
     names = parse_field_names(args.fields, presets_for("sdf"))
     if is_dataset(args.path):
+        if args.baseline:
+            raise RbfieldError("--baseline takes one input file, not a folder, glob or manifest")
         return run_dataset_command(args, "sdf", names)
     out = Path(args.out or f"runs/compare-{Path(args.path).stem}")
     train, device = train_config(args), resolve_device(args.device)
@@ -538,6 +569,7 @@ def cmd_compare_sdf(args) -> int:
             metric_samples=args.metric_samples,
             overwrite=args.overwrite,
             device=device,
+            baseline=args.baseline,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")

@@ -1,0 +1,87 @@
+"""Screened Poisson as a row of ``rbfield compare sdf``: reconstruct, score as a field's mesh, write.
+
+The baseline works in the same unit-cube domain as the fields and is scored by
+the same :class:`rbfield.tasks.sdf.Reference`, its IoUs taken from the mesh's
+own inside (generalised winding numbers). It writes ``OUT/poisson/``:
+
+    mesh.ply       the reconstruction, in the input's coordinates
+    metrics.json   the metrics, seconds, octree depth and how the normals were had
+
+Input points: a point cloud's own points, with its file's normals, or with
+normals Open3D estimates when the file has none; a mesh's
+:data:`MESH_POINTS` area-uniform samples with their face normals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from rbfield.geometry.poisson_baseline import PoissonMesh, import_open3d, screened_poisson
+from rbfield.geometry.shape_metrics import sample_surface
+from rbfield.geometry.shapes_io import Mesh, PointCloud, save_mesh
+from rbfield.io import atomic_write_json
+from rbfield.runs import RunFolder, provenance
+from rbfield.tasks.sdf import METRIC_SETTINGS, SURFACE_SAMPLES, Reference, load_normalized
+
+#: Points drawn from a mesh input for screened Poisson, which reconstructs from points.
+MESH_POINTS = 100_000
+#: The baseline's name in tables and its run folder's name.
+NAME = "poisson"
+
+
+def poisson_points(shape: Mesh | PointCloud, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """(P, 3) points and (P, 3) normals (None: to be estimated) that screened Poisson reconstructs ``shape`` from."""
+    if isinstance(shape, Mesh):
+        return sample_surface(shape.vertices, shape.faces, MESH_POINTS, seed)
+    return shape.points, None if shape.normals_estimated else shape.normals
+
+
+def fit_poisson(
+    path: str | Path,
+    out: str | Path,
+    metric_samples: int = SURFACE_SAMPLES,
+    seed: int = 0,
+    trim_quantile: float | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Screened Poisson on a mesh or point cloud, scored like a fitted field; writes the run folder ``out``.
+
+    Returns:
+        The metrics written to ``metrics.json`` (``trainable_params`` and ``steps`` are None).
+    """
+    import_open3d()
+    run = RunFolder(out, overwrite=overwrite)
+    run.check()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fields' runs have reported them
+        shape, normalization = load_normalized(path)
+    points, normals = poisson_points(shape, seed)
+    result: PoissonMesh = screened_poisson(points, normals, trim_quantile=trim_quantile)
+    metrics = Reference(shape, seed=seed, samples=metric_samples).score_mesh(result.vertices, result.faces)
+    out = Path(out)
+    report = {
+        "field": NAME,
+        "input": str(path),
+        "kind": "mesh" if isinstance(shape, Mesh) else "point cloud",
+        **metrics,
+        "trainable_params": None,
+        "total_params": None,
+        "steps": None,
+        "seconds": round(result.seconds, 2),
+        "poisson_depth": result.depth,
+        "poisson_points": len(points),
+        "poisson_estimated_normals": result.estimated_normals,
+        "poisson_trim_quantile": result.trim_quantile,
+        "mesh_faces": int(len(result.faces)),
+        "mesh": str(out / "mesh.ply"),
+        "metric_samples": metric_samples,
+        "metric_settings": METRIC_SETTINGS,
+        **provenance([path], "cpu"),
+    }
+    with run.writing() as staging:
+        save_mesh(staging / "mesh.ply", normalization.inverse(result.vertices), result.faces)
+        atomic_write_json(staging / "metrics.json", report)
+    return report
