@@ -13,7 +13,7 @@ from rbfield.datasets.inputs import GLOB_CHARACTERS, MANIFEST_EXTENSIONS
 #: Command-line flag -> keyword argument of :func:`rbfield.tasks.sdf.fit_sdf`, for the flags a task has.
 TASK_OPTIONS = {
     "sdf": {"res": "mesh_resolution", "min_piece": "min_piece_share", "gradient_step": "gradient_step"}
-    | {"metric_samples": "metric_samples"},
+    | {"metric_samples": "metric_samples", "normals": "normals"},
     "image": {},
 }
 

@@ -34,6 +34,7 @@ from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
 from rbfield.geometry.preview import save_preview
+from rbfield.geometry.raw_points import NORMAL_SOURCES
 from rbfield.geometry.shape_metrics import (
     FSCORE_TAU,
     sample_surface,
@@ -139,14 +140,14 @@ METRIC_SETTINGS = {
 }
 
 
-def load_normalized(path: str | Path) -> tuple[Mesh | PointCloud, Normalization]:
-    """Read a mesh or oriented point cloud and map it into [0, 1]^3."""
-    shape = load_shape(path)
+def load_normalized(path: str | Path, normals: str = "auto") -> tuple[Mesh | PointCloud, Normalization]:
+    """Read a mesh or point cloud (``normals``: see :func:`load_shape`) and map it into [0, 1]^3."""
+    shape = load_shape(path, normals)
     if isinstance(shape, Mesh):
         normalization = Normalization.fit(shape.vertices)
         return Mesh(normalization.forward(shape.vertices), shape.faces), normalization
     normalization = Normalization.fit(shape.points)
-    return PointCloud(normalization.forward(shape.points), shape.normals), normalization
+    return PointCloud(normalization.forward(shape.points), shape.normals, shape.preparation), normalization
 
 
 class Reference:
@@ -235,8 +236,9 @@ def fit_sdf(
     settings: object | None = None,
     overwrite: bool = False,
     device: str | torch.device = "cpu",
+    normals: str = "auto",
 ) -> dict:
-    """Fit one field to a mesh or oriented point cloud; write a complete run folder.
+    """Fit one field to a mesh or point cloud; write a complete run folder.
 
     ``settings`` replaces the preset's default settings (see :func:`rbfield.fields.default_settings`).
     The run is written through a staging folder (:class:`rbfield.runs.RunFolder`): ``out`` changes
@@ -249,9 +251,12 @@ def fit_sdf(
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
     ``device`` is where the field trains and is scored (a resolved device, e.g. from
     :func:`rbfield.tasks.common.resolve_device`).
+    ``normals`` says where a point cloud's normals come from: "auto" (the file's, else estimated),
+    "given" or "estimate" (:mod:`rbfield.geometry.raw_points`).
 
     Returns:
-        The metrics written to ``metrics.json``; ``quality_problem`` says why the result is not
+        The metrics written to ``metrics.json`` (for a point cloud, ``point_cloud`` says how it was
+        cleaned and where its normals came from); ``quality_problem`` says why the result is not
         usable (:func:`quality_problem`), or is None.
     """
     train = train or TrainConfig(steps=DEFAULT_STEPS)
@@ -261,7 +266,7 @@ def fit_sdf(
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape, normalization = load_normalized(path)
+        shape, normalization = load_normalized(path, normals)
         signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
@@ -310,6 +315,7 @@ def fit_sdf(
             "checkpoint": str(out / "field.safetensors"),
             "batch": batch,
             "gradient_step": signal.gradient_step,
+            "point_cloud": shape.preparation.to_dict() if isinstance(shape, PointCloud) else None,
             "metric_samples": metric_samples,
             "metric_settings": METRIC_SETTINGS,
             **provenance([path], device),
@@ -422,6 +428,7 @@ def compare_sdf(
     metric_samples: int = SURFACE_SAMPLES,
     overwrite: bool = False,
     device: str | torch.device = "cpu",
+    normals: str = "auto",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
@@ -448,6 +455,7 @@ def compare_sdf(
                 metric_samples=metric_samples,
                 overwrite=overwrite,
                 device=device,
+                normals=normals,
             )
         )
         log(
@@ -511,6 +519,13 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
         "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
         f"{DIFFERENCE_STEP:g} for a point cloud)",
     )
+    parser.add_argument(
+        "--normals",
+        choices=NORMAL_SOURCES,
+        default="auto",
+        help="a point cloud's normals: the file's if it has them, else estimated from the points and oriented "
+        "consistently (auto, the default); the file's only (given); estimated even if the file has some (estimate)",
+    )
     _add_scoring_arguments(parser)
 
 
@@ -549,6 +564,7 @@ def cmd_fit_sdf(args) -> int:
             metric_samples=args.metric_samples,
             overwrite=args.overwrite,
             device=device,
+            normals=args.normals,
         )
     print(
         f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
@@ -599,6 +615,7 @@ def cmd_compare_sdf(args) -> int:
             metric_samples=args.metric_samples,
             overwrite=args.overwrite,
             device=device,
+            normals=args.normals,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
@@ -615,7 +632,8 @@ def register(verbs: dict, commands) -> None:
     fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
     fit.add_argument(
         "path",
-        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals), or a folder, "
+        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply, .pcd; with or without normals), "
+        "or a folder, "
         "quoted glob or .csv/.jsonl manifest of them",
     )
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(presets_for('sdf'))} (default neurbf)")
