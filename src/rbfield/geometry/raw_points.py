@@ -1,11 +1,14 @@
 """From the points of a file to a clean, oriented point cloud.
 
 :func:`prepare_points` checks the points, merges exact duplicates, removes
-outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`), measures the
-noise, projects the points onto their local planes while the noise is high
-(SMOOTHING_NOISE, at most SMOOTHING_ROUNDS times), and, when normals are to be estimated, fits and orients them
-(:mod:`rbfield.geometry.point_normals`). What it did is returned as a
-:class:`Preparation` and said in ShapeWarnings with counts.
+outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`) and measures
+the noise. When normals are to be estimated, it fits and orients them
+(:mod:`rbfield.geometry.point_normals`); on noisy points (above SMOOTHING_NOISE)
+they are fitted to a copy of the points projected onto their local planes, up
+to SMOOTHING_ROUNDS times. The points themselves are returned unprojected: short
+fits to the projected points came out worse (docs/shapes.md, "Raw scans").
+What it did is returned as a :class:`Preparation` and said in ShapeWarnings
+with counts.
 
 ``normals`` chooses where the normals come from: ``"auto"`` (the file's, if it
 has them, else estimated), ``"given"`` (the file's; an error without them) or
@@ -30,7 +33,8 @@ NORMAL_SOURCES = ("auto", "given", "estimate")
 MIN_POINTS = 16
 #: Points whose spread across their best-fit line is below this share of their extent lie on a line.
 LINE_TOLERANCE = 1e-6
-#: Noise (share of the bounding-box diagonal) above which the points are projected onto their local planes.
+#: Noise (share of the bounding-box diagonal) above which normals are fitted to points projected onto
+#: their local planes.
 SMOOTHING_NOISE = 2e-3
 #: Neighbours of the planes the points are projected onto: wider than a plane fit's, to average more noise.
 SMOOTHING_NEIGHBOURS = 32
@@ -47,8 +51,8 @@ class Preparation:
         duplicates: exact duplicates merged.
         outliers: outliers removed.
         noise: noise level of the points read, a share of the bounding box's diagonal (:func:`noise_level`).
-        smoothing_rounds: rounds of projection onto local planes (0: the points are as read).
-        noise_after: noise level after those rounds.
+        smoothing_rounds: rounds of projection onto local planes before the normals were fitted.
+        noise_after: noise level of the projected points the normals were fitted to.
         normals: "given" or "estimated".
         pieces: connected pieces the estimated normals were oriented in (0 when given).
     """
@@ -115,20 +119,22 @@ def prepare_points(
         tree = cKDTree(points)
     planes = local_planes(points, PLANE_NEIGHBOURS, tree)
     noise = noise_after = noise_level(planes, points)
-    rounds = 0
-    while noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
-        points = project_to_planes(points, local_planes(points, SMOOTHING_NEIGHBOURS, tree))
-        tree = cKDTree(points)
-        planes = local_planes(points, PLANE_NEIGHBOURS, tree)
-        noise_after, rounds = noise_level(planes, points), rounds + 1
-    if rounds:
-        _warn(
-            f"{name}: noise about {noise:.2%} of the bounding box's diagonal; points projected onto their "
-            f"local planes ({rounds} round(s) of {SMOOTHING_NEIGHBOURS} neighbours), leaving {noise_after:.2%}"
+    estimated, pieces, rounds, smoothed = normals is None, 0, 0, points
+    while estimated and noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
+        smoothed = project_to_planes(smoothed, local_planes(smoothed, SMOOTHING_NEIGHBOURS, tree))
+        tree = cKDTree(smoothed)
+        planes = local_planes(smoothed, PLANE_NEIGHBOURS, tree)
+        noise_after, rounds = noise_level(planes, smoothed), rounds + 1
+    if noise > SMOOTHING_NOISE:
+        smoothing = (
+            f"; normals fitted after {rounds} round(s) of projection onto local planes of {SMOOTHING_NEIGHBOURS} "
+            f"neighbours, which left {noise_after:.2%}"
+            if rounds
+            else ""
         )
-    estimated, pieces = normals is None, 0
+        _warn(f"{name}: noisy points: noise about {noise:.2%} of the bounding box's diagonal{smoothing}")
     if estimated:
-        orientation = orient_normals(points, planes.normals, planes.spacing, tree=tree)
+        orientation = orient_normals(smoothed, planes.normals, planes.spacing, tree=tree)
         normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
         flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
         reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
