@@ -12,3 +12,7 @@ class RbfieldError(Exception):
 
 class TrainingDiverged(RbfieldError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class ShapeWarning(UserWarning):
+    """A shape that can be fitted but is not clean (open, non-manifold, misoriented, no normals, noisy)."""

@@ -12,7 +12,7 @@ import math
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
-from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP
+from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_device_argument,
@@ -64,6 +64,13 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
         "0: exact gradients by a double backward, slower (default: 0 for a mesh, "
         f"{DIFFERENCE_STEP:g} for a point cloud)",
     )
+    parser.add_argument(
+        "--normals",
+        choices=NORMAL_SOURCES,
+        default="auto",
+        help="a point cloud's normals: the file's if it has them, else estimated from the points and oriented "
+        "consistently (auto, the default); the file's only (given); estimated even if the file has some (estimate)",
+    )
     _add_scoring_arguments(parser)
 
 
@@ -87,10 +94,11 @@ def register(verbs: dict, commands) -> None:
         verbs: {"fit": subparsers, "eval": ..., "compare": ..., "export": ...}.
         commands: the top-level subparsers (unused; kept for the common signature).
     """
-    fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or oriented point cloud")
+    fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or point cloud")
     fit.add_argument(
         "path",
-        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply with normals), or a folder, "
+        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply, .pcd; with or without normals), "
+        "or a folder, "
         "quoted glob or .csv/.jsonl manifest of them",
     )
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(PRESET_NAMES['sdf'])} (default neurbf)")

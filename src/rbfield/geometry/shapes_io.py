@@ -2,8 +2,10 @@
 
 Meshes: OBJ, PLY (with faces), OFF, STL, GLB/GLTF (read with trimesh; a
 scene's meshes are merged). Point clouds: ``.xyz`` / ``.pwn`` text files with
-``x y z [nx ny nz]`` per line, or a PLY without faces (normals from its
-``nx ny nz`` vertex properties). Coordinates are in the file's own units.
+``x y z [nx ny nz]`` per line, a PLY without faces (normals from its
+``nx ny nz`` vertex properties), or a PCD file (:mod:`rbfield.geometry.pcd_io`).
+Coordinates are in the file's own units. A point cloud's points are cleaned and
+its normals estimated if need be by :func:`rbfield.geometry.raw_points.prepare_points`.
 
 :class:`Normalization` maps the input into the field's domain [0, 1]^3:
 centre of the bounding box to 0.5, longest side to :data:`FILL` (so a margin
@@ -19,22 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rbfield.errors import RbfieldError
+from rbfield.errors import RbfieldError, ShapeWarning
 from rbfield.geometry.edge_defects import edge_defects
 from rbfield.geometry.mesh_pieces import face_areas
+from rbfield.geometry.pcd_io import read_pcd
+from rbfield.geometry.raw_points import MIN_POINTS, Preparation, prepare_points
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
-POINT_EXTENSIONS = (".xyz", ".pwn", ".ply")
+POINT_EXTENSIONS = (".xyz", ".pwn", ".ply", ".pcd")
 #: The mesh files rbfield writes.
 MESH_OUTPUT_EXTENSIONS = (".ply", ".obj", ".glb")
 #: Fraction of the unit cube taken by the longest side of a normalized shape.
 FILL = 0.9
-#: Fewest points a point cloud needs to be fitted.
-MIN_POINTS = 16
-
-
-class ShapeWarning(UserWarning):
-    """A shape that can be fitted but is not clean (open, non-manifold, misoriented, no normals)."""
 
 
 @dataclass
@@ -47,11 +45,14 @@ class Mesh:
 
 @dataclass
 class PointCloud:
-    """Points (P, 3) float64 and unit normals (P, 3) float64; ``normals_estimated``: the file had none."""
+    """Points (P, 3) float64 and unit normals (P, 3) float64. ``normals_estimated``: the normals were
+    estimated, not read; ``preparation`` says how a file's points were cleaned and where the normals came
+    from (None when built in code)."""
 
     points: np.ndarray
     normals: np.ndarray
     normals_estimated: bool = False
+    preparation: Preparation | None = None
 
 
 @dataclass(frozen=True)
@@ -106,21 +107,28 @@ def _finite(array: np.ndarray, path: Path, what: str) -> None:
         raise RbfieldError(f"{path}: the {what} contain NaN or infinite coordinates; clean the file first")
 
 
-def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
-    """Read a mesh or an oriented point cloud, choosing by extension and content.
+def load_shape(path: str | os.PathLike, normals: str = "auto") -> Mesh | PointCloud:
+    """Read a mesh or a point cloud, choosing by extension and content.
+
+    Args:
+        path: the file; normals: for a point cloud, where its normals come from
+            (:data:`rbfield.geometry.raw_points.NORMAL_SOURCES`: auto, given, estimate).
 
     Raises:
         RbfieldError: missing/empty/unreadable file, unknown extension, no
-            faces and no points, NaN coordinates, too few points.
+            faces and no points, NaN coordinates, too few points, points on a line,
+            normals "given" but absent.
     Warns:
         ShapeWarning: open, non-manifold or inconsistently wound mesh; point
-            cloud without normals.
+            cloud without normals, with duplicates, outliers or noise.
     """
     path = Path(path)
     _check_file(path, tuple(sorted(set(MESH_EXTENSIONS + POINT_EXTENSIONS))))
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".pwn"):
-        return _read_xyz(path)
+        return _point_cloud(path, *_read_xyz(path), normals)
+    if suffix == ".pcd":
+        return _point_cloud(path, *read_pcd(path), normals)
     import trimesh
 
     try:
@@ -133,7 +141,7 @@ def load_shape(path: str | os.PathLike) -> Mesh | PointCloud:
     if isinstance(loaded, trimesh.PointCloud):
         vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
         if suffix == ".ply" and len(vertices) > 0:
-            return _ply_point_cloud(path, vertices)
+            return _point_cloud(path, vertices, _ply_normals(path, len(vertices)), normals)
         loaded = trimesh.Trimesh()
     if isinstance(loaded, trimesh.Scene):
         loaded = loaded.to_mesh() if loaded.geometry else trimesh.Trimesh()
@@ -242,63 +250,55 @@ def off_face_problem(path: Path) -> str | None:
     return None
 
 
-def _read_xyz(path: Path) -> PointCloud:
+def _read_xyz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (N, 3) points and (N, 3) normals or None of an ``x y z [nx ny nz]`` text file."""
     try:
-        data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data", refused below
+            data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
     except ValueError as error:
         raise RbfieldError(f"{path}: not an x y z [nx ny nz] text file ({str(error).splitlines()[0]})") from None
+    if data.size == 0:
+        raise RbfieldError(f"{path}: the file holds no points")
     if data.shape[1] not in (3, 6):
         raise RbfieldError(f"{path}: expected 3 (x y z) or 6 (x y z nx ny nz) numbers per line, got {data.shape[1]}")
-    return _point_cloud(path, data[:, :3], data[:, 3:6] if data.shape[1] == 6 else None)
+    return data[:, :3], (data[:, 3:6] if data.shape[1] == 6 else None)
 
 
-def _ply_point_cloud(path: Path, vertices: np.ndarray) -> PointCloud:
+def _ply_normals(path: Path, n_points: int) -> np.ndarray | None:
+    """The (N, 3) ``nx ny nz`` vertex properties of a PLY point cloud, or None."""
     import point_cloud_utils as pcu
 
     try:
         _, normals = pcu.load_mesh_vn(str(path))
-    except Exception:
-        normals = None
-    normals = None if normals is None or len(normals) != len(vertices) else np.asarray(normals, dtype=np.float64)
-    return _point_cloud(path, vertices, normals)
+    except Exception:  # point-cloud-utils raises plain exceptions for PLYs it cannot read
+        return None
+    return None if normals is None or len(normals) != n_points else np.asarray(normals, dtype=np.float64)
 
 
-def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None) -> PointCloud:
+def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None, source: str) -> PointCloud:
+    """Check a file's points and normals and prepare them (:func:`prepare_points`)."""
+    if len(points) == 0:
+        raise RbfieldError(f"{path}: the file holds no points")
     if len(points) < MIN_POINTS:
-        raise RbfieldError(f"{path}: only {len(points)} points; a point cloud needs at least {MIN_POINTS}")
+        noun = "point" if len(points) == 1 else "points"
+        raise RbfieldError(f"{path}: only {len(points)} {noun}; a point cloud needs at least {MIN_POINTS}")
     _finite(points, path, "points")
     if normals is not None:
         _finite(normals, path, "normals")
         length = np.linalg.norm(normals, axis=1)
         if (length < 1e-12).any():
             normals = None
-            warnings.warn(f"{path}: some normals have zero length; estimating all normals", ShapeWarning, stacklevel=3)
+            if source == "given":
+                raise RbfieldError(f"{path}: some normals have zero length; use --normals estimate to estimate them")
+            if source == "auto":
+                warnings.warn(
+                    f"{path}: some normals have zero length; estimating all normals", ShapeWarning, stacklevel=3
+                )
         else:
             normals = normals / length[:, None]
-    if normals is None:
-        warnings.warn(
-            f"{path}: the point cloud has no normals; estimating them from 16 neighbours "
-            "(orientation may be wrong in places)",
-            ShapeWarning,
-            stacklevel=3,
-        )
-        return PointCloud(points, estimate_normals(points), normals_estimated=True)
-    return PointCloud(points, normals)
-
-
-def estimate_normals(points: np.ndarray, neighbours: int = 16) -> np.ndarray:
-    """Unit normals by local plane fits, oriented away from the centroid.
-
-    The outward orientation is a heuristic: it is right for star-shaped
-    objects and may flip normals in deep concavities.
-    """
-    import point_cloud_utils as pcu
-
-    _, normals = pcu.estimate_point_cloud_normals_knn(points, min(neighbours, len(points) - 1))
-    normals = np.asarray(normals, dtype=np.float64)
-    outward = points - points.mean(0)
-    normals[(normals * outward).sum(1) < 0] *= -1
-    return normals / np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
+    points, normals, preparation = prepare_points(points, normals, str(path), source)
+    return PointCloud(points, normals, preparation.normals == "estimated", preparation)
 
 
 def check_mesh_output(out: str | Path) -> None:

@@ -15,3 +15,6 @@ DEFAULT_BATCH = 2**12
 #: deg against 3.45-3.85 on three inputs). Steps 1e-4 and 2e-4 gave the same
 #: neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
 DIFFERENCE_STEP = 5e-4
+#: Where a point cloud's normals come from (:mod:`rbfield.geometry.raw_points`): the file's if it has
+#: them, else estimated ("auto"); the file's only ("given"); estimated even if the file has some ("estimate").
+NORMAL_SOURCES = ("auto", "given", "estimate")

@@ -117,9 +117,9 @@ METRIC_SETTINGS = {
 }
 
 
-def load_normalized(path: str | Path) -> tuple[Mesh | PointCloud, Normalization]:
-    """Read a mesh or oriented point cloud and map it into [0, 1]^3."""
-    shape = load_shape(path)
+def load_normalized(path: str | Path, normals: str = "auto") -> tuple[Mesh | PointCloud, Normalization]:
+    """Read a mesh or point cloud (``normals``: see :func:`load_shape`) and map it into [0, 1]^3."""
+    shape = load_shape(path, normals)
     if isinstance(shape, Mesh):
         normalization = Normalization.fit(shape.vertices)
         return Mesh(normalization.forward(shape.vertices), shape.faces), normalization
@@ -229,8 +229,9 @@ def fit_sdf(
     settings: object | None = None,
     overwrite: bool = False,
     device: str | torch.device = "auto",
+    normals: str = "auto",
 ) -> dict:
-    """Fit one field to a mesh or oriented point cloud; write a complete run folder.
+    """Fit one field to a mesh or point cloud; write a complete run folder.
 
     ``settings`` replaces the preset's default settings (see :func:`rbfield.fields.default_settings`).
     The run is written through a staging folder (:class:`rbfield.runs.RunFolder`): ``out`` changes
@@ -243,9 +244,12 @@ def fit_sdf(
     ``metric_samples`` is the number of surface samples per mesh for the metrics.
     ``device`` is where the field trains, is meshed and is scored ("auto" or a device, see
     :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
+    ``normals`` says where a point cloud's normals come from: "auto" (the file's, else estimated),
+    "given" or "estimate" (:mod:`rbfield.geometry.raw_points`).
 
     Returns:
-        The metrics written to ``metrics.json``; ``quality_problem`` says why the result is not
+        The metrics written to ``metrics.json`` (for a point cloud, ``point_cloud`` says how it was
+        cleaned and where its normals came from); ``quality_problem`` says why the result is not
         usable (:func:`quality_problem`), or is None.
     """
     train = train or TrainConfig(steps=DEFAULT_STEPS)
@@ -256,7 +260,7 @@ def fit_sdf(
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape, normalization = load_normalized(path)
+        shape, normalization = load_normalized(path, normals)
         signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
@@ -305,6 +309,7 @@ def fit_sdf(
             "checkpoint": str(out / "field.safetensors"),
             "batch": batch,
             "gradient_step": signal.gradient_step,
+            "point_cloud": shape.preparation.to_dict() if isinstance(shape, PointCloud) else None,
             "metric_samples": metric_samples,
             "metric_settings": METRIC_SETTINGS,
             **provenance([path], field_device(field)),
@@ -418,6 +423,7 @@ def compare_sdf(
     overwrite: bool = False,
     device: str | torch.device = "auto",
     baseline: str | None = None,
+    normals: str = "auto",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
@@ -451,6 +457,7 @@ def compare_sdf(
                 metric_samples=metric_samples,
                 overwrite=overwrite,
                 device=device,
+                normals=normals,
             )
         )
         log(
@@ -517,6 +524,7 @@ def cmd_fit_sdf(args) -> int:
             metric_samples=args.metric_samples,
             overwrite=args.overwrite,
             device=device,
+            normals=args.normals,
         )
     print(
         f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
@@ -570,6 +578,7 @@ def cmd_compare_sdf(args) -> int:
             overwrite=args.overwrite,
             device=device,
             baseline=args.baseline,
+            normals=args.normals,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")

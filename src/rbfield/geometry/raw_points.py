@@ -1,0 +1,159 @@
+"""From the points of a file to a clean, oriented point cloud.
+
+:func:`prepare_points` checks the points, merges exact duplicates, removes
+outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`) and measures
+the noise. When normals are to be estimated, it fits and orients them
+(:mod:`rbfield.geometry.point_normals`); on noisy points (above SMOOTHING_NOISE)
+they are fitted to a copy of the points projected onto their local planes, up
+to SMOOTHING_ROUNDS times. The points themselves are returned unprojected: short
+fits to the projected points came out worse (docs/shapes.md, "Raw scans").
+What it did is returned as a :class:`Preparation` and said in ShapeWarnings
+with counts.
+
+``normals`` chooses where the normals come from: ``"auto"`` (the file's, if it
+has them, else estimated), ``"given"`` (the file's; an error without them) or
+``"estimate"`` (estimated even if the file has some).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from rbfield.errors import RbfieldError, ShapeWarning
+from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_planes
+from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, local_planes, orient_normals
+from rbfield.signals.sdf_defaults import NORMAL_SOURCES
+
+#: Where a point cloud's normals come from.
+#: Fewest distinct points a point cloud needs.
+MIN_POINTS = 16
+#: Points whose spread across their best-fit line is below this share of their extent lie on a line.
+LINE_TOLERANCE = 1e-6
+#: Noise (share of the bounding-box diagonal) above which normals are fitted to points projected onto
+#: their local planes.
+SMOOTHING_NOISE = 2e-3
+#: Neighbours of the planes the points are projected onto: wider than a plane fit's, to average more noise.
+SMOOTHING_NEIGHBOURS = 32
+#: Most rounds of projection (each followed by a new noise estimate).
+SMOOTHING_ROUNDS = 3
+
+
+@dataclass
+class Preparation:
+    """What :func:`prepare_points` did.
+
+    Attributes:
+        points_read: points in the file.
+        duplicates: exact duplicates merged.
+        outliers: outliers removed.
+        noise: noise level of the points read, a share of the bounding box's diagonal (:func:`noise_level`).
+        smoothing_rounds: rounds of projection onto local planes before the normals were fitted.
+        noise_after: noise level of the projected points the normals were fitted to.
+        normals: "given" or "estimated".
+        pieces: connected pieces the estimated normals were oriented in (0 when given).
+    """
+
+    points_read: int
+    duplicates: int
+    outliers: int
+    noise: float
+    smoothing_rounds: int
+    noise_after: float
+    normals: str
+    pieces: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_spread(points: np.ndarray, name: str) -> None:
+    """Refuse points that all lie on one line (or one point). A flat patch is accepted: an open,
+    flat scan is legitimate data."""
+    centred = points - points.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    if not singular[0] > 0:
+        raise RbfieldError(f"{name}: all points coincide; nothing to fit")
+    if singular[1] <= LINE_TOLERANCE * singular[0]:
+        raise RbfieldError(f"{name}: all points lie on one line; a surface needs points spread in two directions")
+
+
+def prepare_points(
+    points: np.ndarray, normals: np.ndarray | None, name: str, source: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, Preparation]:
+    """Clean, oriented points from a file's (N, 3) points and its (N, 3) normals or None.
+
+    Args:
+        points: (N, 3) finite coordinates (input units); normals: (N, 3) unit normals or None;
+        name: the file, for messages; source: one of NORMAL_SOURCES.
+
+    Returns:
+        points (M, 3), unit normals (M, 3) (M <= N) and a :class:`Preparation`.
+
+    Raises:
+        RbfieldError: normals "given" but absent; fewer than MIN_POINTS distinct points; points on a line.
+    """
+    if source not in NORMAL_SOURCES:
+        raise RbfieldError(f"normals: choose one of {', '.join(NORMAL_SOURCES)}, not {source!r}")
+    if normals is None and source == "given":
+        raise RbfieldError(f"{name}: the file has no normals; use --normals auto or estimate to estimate them")
+    if source == "estimate":
+        normals = None
+    read = len(points)
+    keep = np.sort(np.unique(points, axis=0, return_index=True)[1])
+    points, normals = points[keep], (None if normals is None else normals[keep])
+    if len(points) < MIN_POINTS:
+        raise RbfieldError(f"{name}: only {len(points)} distinct points; a point cloud needs at least {MIN_POINTS}")
+    check_spread(points, name)
+    if read > len(points):
+        _warn(f"{name}: merged {read - len(points)} duplicate points (same coordinates)")
+
+    tree = cKDTree(points)
+    outliers = outlier_mask(points, tree=tree)
+    if outliers.any():
+        _warn(f"{name}: removed {int(outliers.sum())} outlier points of {len(points)} (isolated from the surface)")
+        points, normals = points[~outliers], (None if normals is None else normals[~outliers])
+        tree = cKDTree(points)
+    planes = local_planes(points, PLANE_NEIGHBOURS, tree)
+    noise = noise_after = noise_level(planes, points)
+    estimated, pieces, rounds, smoothed = normals is None, 0, 0, points
+    while estimated and noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
+        smoothed = project_to_planes(smoothed, local_planes(smoothed, SMOOTHING_NEIGHBOURS, tree))
+        tree = cKDTree(smoothed)
+        planes = local_planes(smoothed, PLANE_NEIGHBOURS, tree)
+        noise_after, rounds = noise_level(planes, smoothed), rounds + 1
+    if noise > SMOOTHING_NOISE:
+        smoothing = (
+            f"; normals fitted after {rounds} round(s) of projection onto local planes of {SMOOTHING_NEIGHBOURS} "
+            f"neighbours, which left {noise_after:.2%}"
+            if rounds
+            else ""
+        )
+        _warn(f"{name}: noisy points: noise about {noise:.2%} of the bounding box's diagonal{smoothing}")
+    if estimated:
+        orientation = orient_normals(smoothed, planes.normals, planes.spacing, tree=tree)
+        normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
+        flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
+        reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
+        _warn(
+            f"{name}: {reason} them from {PLANE_NEIGHBOURS} neighbours, oriented consistently over "
+            f"{pieces} connected piece(s){flat}"
+        )
+    preparation = Preparation(
+        read,
+        read - len(keep),
+        int(outliers.sum()),
+        noise,
+        rounds,
+        noise_after,
+        "estimated" if estimated else "given",
+        pieces,
+    )
+    return points, normals, preparation
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, ShapeWarning, stacklevel=4)
