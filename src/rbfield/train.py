@@ -241,6 +241,7 @@ def fit(
     optimizer, step, seconds, history = _start_or_resume(field, config, checkpoint_path, resume)
 
     saved_at = seconds  # training seconds at the last checkpoint
+    first_step = step  # the first step's one-off temporaries (neighbour index builds) go back after it
 
     def save():
         nonlocal saved_at
@@ -286,6 +287,8 @@ def fit(
                 signal.after_step(field, step)
                 step += 1
                 seconds += time.perf_counter() - started
+                if step == first_step + 1:
+                    return_freed_memory()
                 loss_value = loss.item()
                 _advance(bar, config, step, seconds)
                 numbers = {k: f"{v:.2f}" for k, v in signal.progress(loss_value).items()}
