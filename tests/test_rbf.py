@@ -112,27 +112,33 @@ def test_kernel_values_known_numbers():
     torch.testing.assert_close(tent, torch.tensor([[(1 - 0.6) * (1 - 0.4), 1.0]]))
 
 
-def _compose_inputs(dtype=torch.float32):
+#: Kernels in the compose tests: fewer than the 200 (point, neighbour) pairs, or more, which takes
+#: the backward that sorts the pairs by row (a batch touching few of many kernels).
+KERNEL_COUNTS = pytest.mark.parametrize("n_kernels", [20, 700], ids=["most-rows-touched", "few-rows-touched"])
+
+
+def _compose_inputs(dtype=torch.float32, n_kernels=20):
     generator = torch.Generator().manual_seed(1)
-    index = torch.randint(0, 20, (50, 4), generator=generator)
+    index = torch.randint(0, n_kernels, (50, 4), generator=generator)
     index[0] = 3  # repeated kernel within one point: gradients must accumulate
     values = torch.rand(50, 4, generator=generator, dtype=dtype)
-    weights = torch.randn(20, 6, generator=generator, dtype=dtype)
+    weights = torch.randn(n_kernels, 6, generator=generator, dtype=dtype)
     frequencies = 2.0 ** torch.linspace(-3, 5, 6, dtype=dtype)
     phase = torch.randn(6, generator=generator, dtype=dtype)
     return index, values, weights, frequencies, phase
 
 
+@KERNEL_COUNTS
 @pytest.mark.parametrize("use_numba", [True, False], ids=["numba", "torch"])
 @pytest.mark.usefixtures("fast_paths_on")
-def test_fast_compose_matches_reference_values_and_gradients(monkeypatch, use_numba):
+def test_fast_compose_matches_reference_values_and_gradients(monkeypatch, use_numba, n_kernels):
     import rbfield.ops.rbf_compose as compose
 
     if use_numba:
         assert compose.numba_kernels() is not None, "the Numba kernels should load here"
     else:
         monkeypatch.setattr(compose, "numba_kernels", lambda: None)
-    index, values, weights, frequencies, phase = _compose_inputs()
+    index, values, weights, frequencies, phase = _compose_inputs(n_kernels=n_kernels)
     w1, b1 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
     w2, b2 = weights.clone().requires_grad_(), phase.clone().requires_grad_()
     reference = compose_reference(index, values, w1, frequencies, b1)
@@ -176,8 +182,9 @@ def test_missing_numba_warns_once_and_falls_back(monkeypatch):
     )
 
 
-def test_fast_compose_gradcheck_double():
-    index, values, weights, frequencies, phase = _compose_inputs(torch.float64)
+@KERNEL_COUNTS
+def test_fast_compose_gradcheck_double(n_kernels):
+    index, values, weights, frequencies, phase = _compose_inputs(torch.float64, n_kernels)
     tables = angle_tables(values, frequencies)
     assert torch.autograd.gradcheck(
         lambda w, b: compose_fixed_angles(index, *tables, w, b),

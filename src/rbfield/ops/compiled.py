@@ -82,6 +82,65 @@ def compose_backward(index, sin_table, cos_table, weights, grad_out, cos_b, sin_
     return grad_weights, grad_phase
 
 
+@njit(cache=True)
+def _pairs_by_row(index, n_kernels):
+    """A counting sort of the (point, neighbour) pairs by the kernel row they use.
+
+    Returns:
+        offsets (N + 1,) int64: the pairs of row r are order[offsets[r]:offsets[r + 1]];
+        order (P * k,) int64: pair numbers p * k + j, ascending within a row.
+    """
+    flat = index.ravel()
+    offsets = np.zeros(n_kernels + 1, np.int64)
+    for pair in range(flat.size):
+        offsets[flat[pair] + 1] += 1
+    for row in range(n_kernels):
+        offsets[row + 1] += offsets[row]
+    fill = offsets[:-1].copy()
+    order = np.empty(flat.size, np.int64)
+    for pair in range(flat.size):
+        row = flat[pair]
+        order[fill[row]] = pair
+        fill[row] += 1
+    return offsets, order
+
+
+@njit(parallel=True, cache=True)
+def compose_backward_by_row(index, sin_table, cos_table, weights, grad_out, cos_b, sin_b, n_chunks):
+    """:func:`compose_backward` for a batch that touches few of many kernels (N > P * k).
+
+    The pairs are counting-sorted by row; each chunk owns a range of rows with about P * k /
+    n_chunks pairs and writes their gradient rows directly. Beside the (N, C) gradient it needs
+    O(N + P k) memory and time, against the 2 n_chunks (N, C) buffers of :func:`compose_backward`
+    (2.8 GB at 2.7 million kernels of 32 channels on 2 threads). Per row, the pairs are summed
+    in ascending pair order, whatever n_chunks is.
+    """
+    n_kernels, channels = weights.shape
+    n_neighbours = index.shape[1]
+    offsets, order = _pairs_by_row(index, n_kernels)
+    bounds = np.searchsorted(offsets, np.linspace(0, order.size, n_chunks + 1))
+    bounds[0], bounds[-1] = 0, n_kernels
+    grad_weights = np.zeros((n_kernels, channels), dtype=grad_out.dtype)
+    partial_phase = np.zeros((n_chunks, channels), dtype=grad_out.dtype)
+    for t in prange(n_chunks):
+        by_sin = np.empty(channels, grad_out.dtype)
+        by_cos = np.empty(channels, grad_out.dtype)
+        for row in range(bounds[t], bounds[t + 1]):
+            if offsets[row] == offsets[row + 1]:
+                continue
+            by_sin[:] = 0.0
+            by_cos[:] = 0.0
+            for position in range(offsets[row], offsets[row + 1]):
+                p, j = divmod(order[position], n_neighbours)
+                for c in range(channels):
+                    by_sin[c] += grad_out[p, c] * sin_table[p, j, c]
+                    by_cos[c] += grad_out[p, c] * cos_table[p, j, c]
+            for c in range(channels):
+                grad_weights[row, c] = cos_b[c] * by_sin[c] + sin_b[c] * by_cos[c]
+                partial_phase[t, c] += weights[row, c] * (cos_b[c] * by_cos[c] - sin_b[c] * by_sin[c])
+    return grad_weights, partial_phase.sum(axis=0)
+
+
 #: Points per block of the grid kernels: a block's corner rows and weights
 #: (8 x 512 x 12 bytes in 3-D) and its output rows stay in L1/L2.
 GRID_BLOCK = 512

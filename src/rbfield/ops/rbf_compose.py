@@ -90,7 +90,10 @@ class _ComposeFixedAngles(torch.autograd.Function):
         if ctx.use_kernels:
             index, sin_table, cos_table, weights, cos_b, sin_b = ctx.saved_tensors
             grad = grad_out.contiguous().to(sin_table.dtype)
-            grad_weights, grad_phase = numba_kernels().compose_backward(
+            kernels = numba_kernels()
+            few_rows_touched = weights.shape[0] > index.numel()
+            backward = kernels.compose_backward_by_row if few_rows_touched else kernels.compose_backward
+            grad_weights, grad_phase = backward(
                 index.numpy(),
                 sin_table.numpy(),
                 cos_table.numpy(),
