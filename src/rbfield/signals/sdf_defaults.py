@@ -15,3 +15,6 @@ DEFAULT_BATCH = 2**12
 #: deg against 3.45-3.85 on three inputs). Steps 1e-4 and 2e-4 gave the same
 #: neurbf dragon NAE and a worse instant-ngp one (BENCHMARKS.md, "Shapes").
 DIFFERENCE_STEP = 5e-4
+#: The values of ``--surface``: keep the field's closed zero set, or trim it to the input
+#: (:mod:`rbfield.geometry.open_surface`).
+SURFACE_MODES = ("closed", "open")
