@@ -21,6 +21,7 @@ def register(verbs: dict) -> None:
         help=f"grid resolution per axis (default {sdf.DEFAULT_RES} for an SDF, {nerf.DEFAULT_MESH_RES} for a scene)",
     )
     add_min_piece_argument(export)
+    sdf.add_surface_argument(export, None)
     export.add_argument(
         "--level", type=float, default=DEFAULT_LEVEL, help=f"scenes: density iso-level (default {DEFAULT_LEVEL:g})"
     )

@@ -12,7 +12,7 @@ import math
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
-from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES
+from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES, SURFACE_MODES
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_device_argument,
@@ -71,7 +71,21 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="a point cloud's normals: the file's if it has them, else estimated from the points and oriented "
         "consistently (auto, the default); the file's only (given); estimated even if the file has some (estimate)",
     )
+    add_surface_argument(parser, "closed")
     _add_scoring_arguments(parser)
+
+
+def add_surface_argument(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """``--surface closed|open``: keep the field's closed zero set, or trim it to the input
+    (:mod:`rbfield.geometry.open_surface`); ``default`` None takes the run's own mode."""
+    default_text = "the run's own" if default is None else default
+    parser.add_argument(
+        "--surface",
+        choices=SURFACE_MODES,
+        default=default,
+        help="closed: a watertight mesh (holes of the input are capped); open: remove the mesh's parts "
+        f"far from the input, for open scans (default {default_text})",
+    )
 
 
 def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +127,7 @@ def register(verbs: dict, commands) -> None:
     evaluate.add_argument(
         "--res", type=int, default=DEFAULT_RES, help=f"marching-cubes resolution (default {DEFAULT_RES})"
     )
+    add_surface_argument(evaluate, None)
     _add_scoring_arguments(evaluate)
     add_device_argument(evaluate)
     evaluate.set_defaults(handler=handler(_TASKS, "cmd_eval_sdf"))

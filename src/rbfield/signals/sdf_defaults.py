@@ -18,3 +18,6 @@ DIFFERENCE_STEP = 5e-4
 #: Where a point cloud's normals come from (:mod:`rbfield.geometry.raw_points`): the file's if it has
 #: them, else estimated ("auto"); the file's only ("given"); estimated even if the file has some ("estimate").
 NORMAL_SOURCES = ("auto", "given", "estimate")
+#: The values of ``--surface``: keep the field's closed zero set, or trim it to the input
+#: (:mod:`rbfield.geometry.open_surface`).
+SURFACE_MODES = ("closed", "open")

@@ -25,4 +25,6 @@ def cmd_export_mesh(args) -> int:
             f"{args.checkpoint}: the field is of the {task} task, which has no surface to export; "
             "pass an SDF or scene run"
         )
+    if task != "sdf" and args.surface is not None:
+        raise RbfieldError(f"{args.checkpoint}: --surface applies to SDF runs; this is a {task} field")
     return EXPORTERS[task](args)

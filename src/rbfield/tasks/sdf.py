@@ -32,6 +32,7 @@ from rbfield.errors import RbfieldError
 from rbfield.fields import build_field, parse_budget, presets_for
 from rbfield.geometry.marching_cubes import check_resolution, extract_mesh
 from rbfield.geometry.mesh_pieces import MIN_PIECE_SHARE, drop_small_pieces
+from rbfield.geometry.open_surface import check_surface_mode, finish_surface, open_surface_hint
 from rbfield.geometry.preview import save_preview
 from rbfield.geometry.shape_metrics import (
     FSCORE_TAU,
@@ -52,6 +53,7 @@ from rbfield.io import (
     atomic_write_json,
     load_field,
     read_field_config,
+    resolve_field_path,
     save_field,
 )
 from rbfield.runs import RunFolder, provenance
@@ -230,6 +232,7 @@ def fit_sdf(
     overwrite: bool = False,
     device: str | torch.device = "auto",
     normals: str = "auto",
+    surface: str = "closed",
 ) -> dict:
     """Fit one field to a mesh or point cloud; write a complete run folder.
 
@@ -246,6 +249,8 @@ def fit_sdf(
     :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
     ``normals`` says where a point cloud's normals come from: "auto" (the file's, else estimated),
     "given" or "estimate" (:mod:`rbfield.geometry.raw_points`).
+    ``surface`` "open" trims the mesh to the input (:func:`rbfield.geometry.open_surface.finish_surface`);
+    "closed" keeps the field's closed zero set and warns when the input looks open.
 
     Returns:
         The metrics written to ``metrics.json`` (for a point cloud, ``point_cloud`` says how it was
@@ -255,6 +260,7 @@ def fit_sdf(
     train = train or TrainConfig(steps=DEFAULT_STEPS)
     device = resolve_device(device)
     check_resolution(mesh_resolution)
+    check_surface_mode(surface)
     run = RunFolder(out, resume=resume, overwrite=overwrite)
     run.check()
     out = Path(out)
@@ -282,6 +288,7 @@ def fit_sdf(
                 "mesh_resolution": mesh_resolution,
                 "batch": batch,
                 "gradient_step": signal.gradient_step,
+                "surface": surface,
             },
         )
         result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
@@ -289,7 +296,12 @@ def fit_sdf(
 
         started = time.perf_counter()
         vertices, faces = shape_mesh(field, mesh_resolution, min_piece_share)
+        vertices, faces, surface_report = finish_surface(
+            surface, vertices, faces, shape, mesh_resolution, min_piece_share
+        )
         extract_seconds = time.perf_counter() - started
+        if hint := open_surface_hint(surface_report):
+            log(f"warning: {hint}")
         metrics = Reference(shape, seed=train.seed, samples=metric_samples).score(field, vertices, faces)
         save_mesh(staging / "mesh.ply", normalization.inverse(vertices), faces)
         report = {
@@ -305,6 +317,7 @@ def fit_sdf(
             "mesh_min_piece_share": min_piece_share,
             "mesh_seconds": round(extract_seconds, 2),
             "mesh_faces": int(len(faces)),
+            **surface_report,
             "mesh": str(out / "mesh.ply"),
             "checkpoint": str(out / "field.safetensors"),
             "batch": batch,
@@ -357,22 +370,52 @@ def load_sdf_field(checkpoint: str | Path, device: str | torch.device = "cpu") -
     return field, Normalization.from_dict(stored)
 
 
+def run_surface(checkpoint: str | Path) -> tuple[str, str | None]:
+    """The surface mode a run was fitted with ("closed" for runs made before there was a choice)
+    and its input's path (None when its config.json is missing)."""
+    config_path = resolve_field_path(checkpoint).parent / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    return config.get("surface", "closed"), config.get("input")
+
+
+def shape_in_domain(path: str | Path, normalization: Normalization) -> Mesh | PointCloud:
+    """A mesh or point cloud in the input's coordinates, mapped into the domain by ``normalization``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shape = load_shape(path)
+    if isinstance(shape, Mesh):
+        return Mesh(normalization.forward(shape.vertices), shape.faces)
+    return replace(shape, points=normalization.forward(shape.points))
+
+
 def export_mesh(
     checkpoint: str | Path,
     resolution: int,
     out: str | Path,
     min_piece_share: float = MIN_PIECE_SHARE,
     device: str | torch.device = "auto",
+    surface: str | None = None,
 ) -> tuple[int, int]:
     """Extract a fitted field's mesh at resolution^3, in the input's coordinates.
+
+    ``surface`` "open" trims it to the run's input, "closed" does not; None takes the run's own mode.
 
     Returns:
         (vertices, faces) counts.
     """
     check_mesh_output(out)
     check_resolution(resolution)
+    recorded, input_path = run_surface(checkpoint)
+    surface = check_surface_mode(surface or recorded)
+    if surface == "open" and (input_path is None or not Path(input_path).exists()):
+        raise RbfieldError(
+            f"{checkpoint}: an open surface is trimmed to the run's input, {input_path}, which is missing"
+        )
     field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
+    if surface == "open":
+        shape = shape_in_domain(input_path, normalization)
+        vertices, faces, _ = finish_surface(surface, vertices, faces, shape, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
     save_mesh(out, normalization.inverse(vertices), faces)
@@ -386,21 +429,22 @@ def evaluate_checkpoint(
     min_piece_share: float = MIN_PIECE_SHARE,
     metric_samples: int = SURFACE_SAMPLES,
     device: str | torch.device = "auto",
+    surface: str | None = None,
 ) -> dict:
     """Metrics of a fitted field against a mesh or point cloud given in the input's
-    coordinates (mapped into the domain with the field's own normalization)."""
+    coordinates (mapped into the domain with the field's own normalization).
+
+    ``surface`` "open" trims the mesh to ``against`` before scoring, "closed" does not; None takes
+    the run's own mode."""
     check_resolution(resolution)
+    surface = check_surface_mode(surface or run_surface(checkpoint)[0])
     field, normalization = load_sdf_field(checkpoint, resolve_device(device))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        shape = load_shape(against)
-    if isinstance(shape, Mesh):
-        shape = Mesh(normalization.forward(shape.vertices), shape.faces)
-    else:
-        shape = PointCloud(normalization.forward(shape.points), shape.normals)
+    shape = shape_in_domain(against, normalization)
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
+    vertices, faces, surface_report = finish_surface(surface, vertices, faces, shape, resolution, min_piece_share)
     return {
         **Reference(shape, samples=metric_samples).score(field, vertices, faces),
+        **surface_report,
         "mesh_resolution": resolution,
         "mesh_min_piece_share": min_piece_share,
         "metric_samples": metric_samples,
@@ -424,15 +468,17 @@ def compare_sdf(
     device: str | torch.device = "auto",
     baseline: str | None = None,
     normals: str = "auto",
+    surface: str = "closed",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
     Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
     finished ones. ``baseline="poisson"`` adds screened Poisson's row and run folder ``out/poisson``
     (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra). Every run folder is checked
-    before the first fit starts.
+    before the first fit starts. ``surface`` is each fit's (:func:`fit_sdf`).
     """
     out = Path(out)
+    check_surface_mode(surface)
     if baseline is not None:
         from rbfield.tasks.sdf_poisson import NAME, fit_poisson, import_open3d
 
@@ -458,6 +504,7 @@ def compare_sdf(
                 overwrite=overwrite,
                 device=device,
                 normals=normals,
+                surface=surface,
             )
         )
         log(
@@ -525,6 +572,7 @@ def cmd_fit_sdf(args) -> int:
             overwrite=args.overwrite,
             device=device,
             normals=args.normals,
+            surface=args.surface,
         )
     print(
         f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
@@ -541,7 +589,9 @@ def cmd_fit_sdf(args) -> int:
 def cmd_export_mesh(args) -> int:
     """``export mesh`` of an SDF field (dispatched here by :mod:`rbfield.tasks.mesh_export`)."""
     res = DEFAULT_RES if args.res is None else args.res
-    n_vertices, n_faces = export_mesh(args.checkpoint, res, args.out, args.min_piece, resolve_device(args.device))
+    n_vertices, n_faces = export_mesh(
+        args.checkpoint, res, args.out, args.min_piece, resolve_device(args.device), args.surface
+    )
     print(f"wrote {args.out} ({n_vertices:,} vertices, {n_faces:,} faces, {res}^3 grid)")
     return 0
 
@@ -549,7 +599,13 @@ def cmd_export_mesh(args) -> int:
 def cmd_eval_sdf(args) -> int:
 
     metrics = evaluate_checkpoint(
-        args.checkpoint, args.against, args.res, args.min_piece, args.metric_samples, resolve_device(args.device)
+        args.checkpoint,
+        args.against,
+        args.res,
+        args.min_piece,
+        args.metric_samples,
+        resolve_device(args.device),
+        args.surface,
     )
     print(json.dumps(metrics, indent=2))
     return 0
@@ -579,6 +635,7 @@ def cmd_compare_sdf(args) -> int:
             device=device,
             baseline=args.baseline,
             normals=args.normals,
+            surface=args.surface,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
