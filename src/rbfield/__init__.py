@@ -18,9 +18,8 @@ Example:
     True
 """
 
-from importlib import import_module
-
 import rbfield.ops  # noqa: F401  (before torch loads: idle OpenMP threads spin briefly, see rbfield.ops.wait_briefly)
+from rbfield.lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -57,14 +56,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rbfield' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

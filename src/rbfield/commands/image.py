@@ -8,7 +8,13 @@ from __future__ import annotations
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
-from rbfield.tasks.common import TrainingDefaults, add_memory_argument, add_run_arguments, add_training_arguments
+from rbfield.tasks.common import (
+    TrainingDefaults,
+    add_compare_arguments,
+    add_memory_argument,
+    add_run_arguments,
+    add_training_arguments,
+)
 
 #: Longest side ``render image --size`` accepts: beyond 2^24, neighbouring pixel
 #: centres are the same float32 coordinate, so a larger grid adds no detail.
@@ -67,10 +73,7 @@ def register(verbs: dict, commands) -> None:
     evaluate.set_defaults(handler=handler(_TASKS, "cmd_eval_image"))
 
     compare = verbs["compare"].add_parser("image", help="fit several fields to one photo at one budget")
-    compare.add_argument("path", help="PNG, JPEG or TIFF image, or a folder, quoted glob or .csv/.jsonl manifest")
-    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,ffn", help="comma-separated presets")
-    compare.add_argument("--out", help="output folder (default runs/compare-<image>)")
-    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
+    add_compare_arguments(compare, "PNG, JPEG or TIFF image", "neurbf,instant-ngp,siren,ffn", "image")
     add_training_arguments(compare, TRAINING_DEFAULTS)
     add_dataset_arguments(compare)
     add_memory_argument(compare)

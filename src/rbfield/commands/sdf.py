@@ -15,6 +15,7 @@ from rbfield.fields.names import PRESET_NAMES
 from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES, SURFACE_MODES
 from rbfield.tasks.common import (
     TrainingDefaults,
+    add_compare_arguments,
     add_device_argument,
     add_min_piece_argument,
     add_run_arguments,
@@ -133,10 +134,7 @@ def register(verbs: dict, commands) -> None:
     evaluate.set_defaults(handler=handler(_TASKS, "cmd_eval_sdf"))
 
     compare = verbs["compare"].add_parser("sdf", help="fit several fields to one shape at one budget")
-    compare.add_argument("path", help="mesh or oriented point cloud, or a folder, quoted glob or .csv/.jsonl manifest")
-    compare.add_argument("--fields", default="neurbf,instant-ngp,siren,triplane", help="comma-separated presets")
-    compare.add_argument("--out", help="output folder (default runs/compare-<shape>)")
-    compare.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
+    add_compare_arguments(compare, "mesh or point cloud", "neurbf,instant-ngp,siren,triplane", "shape")
     compare.add_argument(
         "--baseline",
         choices=["poisson"],

@@ -146,6 +146,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in the run folder")
 
 
+def add_compare_arguments(parser: argparse.ArgumentParser, inputs: str, fields: str, subject: str) -> None:
+    """The input, ``--fields``, ``--out`` and ``--overwrite`` of a ``compare`` command.
+
+    Args:
+        inputs: what one input is, e.g. "PNG, JPEG or TIFF image".
+        fields: the default comma-separated presets.
+        subject: the placeholder of the default output folder, ``runs/compare-<subject>``.
+    """
+    parser.add_argument("path", help=f"{inputs}, or a folder, quoted glob or .csv/.jsonl manifest")
+    parser.add_argument("--fields", default=fields, help="comma-separated presets")
+    parser.add_argument("--out", help=f"output folder (default runs/compare-<{subject}>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace finished runs in the output folder")
+
+
 def train_config(args):
     """TrainConfig from the flags of :func:`add_training_arguments` (``--threads`` takes effect here)."""
     from rbfield.train import TrainConfig
