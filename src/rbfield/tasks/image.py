@@ -135,7 +135,7 @@ def fit_image(
     with run.writing() as staging:
         atomic_write_json(
             staging / "config.json",
-            {"field": field.config, "train": {k: v for k, v in vars(train).items()}, "image": signal.name},
+            {"field": field.config, "train": dict(vars(train)), "image": signal.name},
         )
         result = initialize_and_fit(field, signal.to(device), train, staging, resume, log, device=device)
         report = _finish_image_run(signal, field, field_name, counts, result, staging, out)
