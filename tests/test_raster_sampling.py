@@ -54,12 +54,14 @@ def test_sobel_tiles_equal_the_whole_image(photo, tile):
     np.testing.assert_array_equal(stitched, whole)
 
 
-def test_small_image_gives_every_pixel_with_its_whole_image_sobel_weight(photo):
-    points, weights, spacing = importance_sample(PixelStore(photo), tile=50)
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_small_image_gives_every_pixel_with_its_whole_image_sobel_weight(photo, power):
+    points, weights, spacing = importance_sample(PixelStore(photo), tile=50, power=power)
     pixels = image_to_float(photo)
-    whole = sum(sobel(pixels[:, :, c]) for c in range(3))
+    whole = sum(sobel(pixels[:, :, c]) for c in range(3)).astype(np.float32)
     assert torch.equal(points, pixel_centres(317, 203)) and spacing == 1 / 317
-    assert torch.equal(weights, torch.from_numpy(np.asarray(whole, dtype=np.float32).reshape(-1)))
+    expected = torch.from_numpy(whole.reshape(-1)) ** power
+    torch.testing.assert_close(weights, expected, rtol=1e-6, atol=0)
 
 
 def test_signal_draws_a_sample_sized_by_the_kernels(photo, monkeypatch):
@@ -72,16 +74,17 @@ def test_signal_draws_a_sample_sized_by_the_kernels(photo, monkeypatch):
     assert signal.rbf_init_samples(2000)[0].shape == (203 * 317, 2)
 
 
-def test_bounded_sample_follows_the_gradient(photo):
-    """Draw frequencies per tile match the tiles' share of the Sobel weight (plus the floor)."""
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_bounded_sample_follows_the_gradient(photo, power):
+    """Draw frequencies per tile match the tiles' share of the placement weight (plus the floor)."""
     store = PixelStore(photo)
     count = 2**15
-    points, weights, spacing = importance_sample(store, max_points=count, seed=3, tile=64)
+    points, weights, spacing = importance_sample(store, max_points=count, seed=3, tile=64, power=power)
     assert points.shape == (count, 2) and torch.equal(weights, torch.ones(count))
     assert spacing == 1 / 317 and points.min() > 0 and points.max() < 1
-    again, _, _ = importance_sample(store, max_points=count, seed=3, tile=64)
+    again, _, _ = importance_sample(store, max_points=count, seed=3, tile=64, power=power)
     assert torch.equal(points, again)
-    magnitude = importance_sample(store, tile=64)[1].double().numpy().reshape(203, 317)
+    magnitude = importance_sample(store, tile=64, power=power)[1].double().numpy().reshape(203, 317)
     magnitude = magnitude + 1e-3 * magnitude.mean()
     cols = (points[:, 0].double().numpy() * 317).astype(int) // 64
     rows = (points[:, 1].double().numpy() * 203).astype(int) // 64

@@ -262,3 +262,31 @@ def test_initialize_moves_kernels_to_edges(coffee_crop):
     assert weights[nearest].mean() > 1.5 * weights.mean()
     eigenvalues = torch.linalg.eigvalsh(torch.linalg.inv(rbf.shapes.detach().double()))
     assert eigenvalues.min() >= (0.5 * spacing) ** 2 * 0.999
+
+
+def test_placement_power_below_one_moves_kernels_into_smooth_regions():
+    """On a real photo of sky and towers, the image preset's placement power (< 1) puts more of
+    its RBFs on the flatter half of the pixels than the paper's weights do, and the field's
+    initialisation hands the encoding's power to the signal."""
+    from dataclasses import replace
+
+    from skimage import data
+
+    import rbfield
+    from rbfield.fields import default_settings
+    from rbfield.signals.image import centre_crop, image_to_float, pixel_centres
+
+    signal = rbfield.ImageSignal(image_to_float(centre_crop(data.rocket(), 128)))
+    sobel = signal.rbf_init_samples(64)[1]
+    flat = sobel <= sobel.median()
+    shares = {}
+    for power in (1.0, default_settings("neurbf", "image").placement_power):
+        settings = replace(default_settings("neurbf", "image"), placement_power=power)
+        field = rbfield.build_field("neurbf", signal.spec(), "16k", settings=settings)
+        field.initialize(signal)
+        (rbf,) = field.rbf_encodings()
+        assert rbf.placement_power == power
+        pixel = NeighbourIndex(pixel_centres(128, 128)).query(rbf.centres.detach(), 1)[:, 0]
+        shares[power] = flat[pixel].float().mean().item()
+    assert default_settings("neurbf", "image").placement_power < 1.0
+    assert shares[default_settings("neurbf", "image").placement_power] > shares[1.0] + 0.05

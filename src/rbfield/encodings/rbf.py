@@ -76,6 +76,9 @@ class AdaptiveRBF(nn.Module):
         learn_phase: train the phase b (Eq. 5); otherwise b stays 0.
         train_geometry: train centres and shapes too.
         shape_alpha: covariance divisor used by :meth:`initialize`.
+        placement_power: the exponent the signal raises its placement weights to
+            before :meth:`initialize` (1: the paper's weights); see
+            :meth:`rbfield.fields.field.FieldBase.initialize`.
         init_scale: weights start uniform in [-init_scale, init_scale].
 
     Input ``x``: (P, d) in the field's domain ([0, 1]^d). Output: (P, C).
@@ -104,6 +107,7 @@ class AdaptiveRBF(nn.Module):
         train_geometry: bool = False,
         shape_alpha: float = 0.5,
         init_scale: float = 1e-4,
+        placement_power: float = 1.0,
     ):
         super().__init__()
         if kernel not in KERNELS:
@@ -113,6 +117,7 @@ class AdaptiveRBF(nn.Module):
         self.k_neighbours = k_neighbours
         self.normalize = normalize
         self.shape_alpha = shape_alpha
+        self.placement_power = placement_power
         self.out_dim = n_channels
         centres, spacing = _lattice(n_kernels, in_dim)
         self.centres = nn.Parameter(centres, requires_grad=train_geometry)

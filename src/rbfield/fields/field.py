@@ -72,15 +72,18 @@ class FieldBase(nn.Module):
     def initialize(self, signal) -> None:
         """Data-driven set-up before training: weighted k-means of the RBF centres.
 
-        ``signal.rbf_init_samples(n_kernels)`` is told the most RBFs any
-        encoding places (so it can size a bounded sample) and must return
-        (points (M, d) in [0, 1]^d, weights (M,), spacing in the same units).
+        ``signal.rbf_init_samples(n_kernels, weight_power)`` is told the most
+        RBFs any encoding places (so it can size a bounded sample) and the
+        exponent of its placement weights, and must return (points (M, d) in
+        [0, 1]^d, weights (M,), spacing in the same units). The presets have
+        one RBF encoding; with several, the largest one's exponent applies.
         Fields without RBFs ignore the call.
         """
         encodings = self.rbf_encodings()
         if not encodings:
             return
-        points, weights, spacing = signal.rbf_init_samples(max(encoding.n_kernels for encoding in encodings))
+        largest = max(encodings, key=lambda encoding: encoding.n_kernels)
+        points, weights, spacing = signal.rbf_init_samples(largest.n_kernels, largest.placement_power)
         return_freed_memory()  # drawing the sample's temporaries, before k-means allocates its own
         for encoding in encodings:
             if encoding.n_kernels > points.shape[0]:

@@ -104,6 +104,7 @@ def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
         normalize=s.normalize,
         shape_alpha=s.shape_alpha,
         learn_phase=s.learn_phase,
+        placement_power=s.placement_power,
     )
     grid = MultiresGrid(spec.in_dim, s.grid_levels, s.grid_features, log2_table, s.grid_base, finest)
     decoder_in = s.channels + s.grid_levels * s.grid_features

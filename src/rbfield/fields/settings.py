@@ -31,6 +31,9 @@ class NeuRBFSettings:
         frequency_range: (m_lo, m_hi) of the per-channel frequencies, log-spaced.
         normalize: divide the kernel values by their sum over the neighbours.
         shape_alpha: cluster covariance divided by this before inversion.
+        placement_power: the placement weights (image: Sobel magnitude; SDF:
+            1 / |sdf|) are raised to this power before weighted k-means; 1 is
+            the paper, below 1 moves RBFs from edges into smooth regions.
         learn_phase: train the phase ``b`` inside ``sin(phi m + b)``.
         grid_levels, grid_features, grid_base: the hash grid beside the RBFs.
         grid_finest: finest grid resolution; None for the signal's own resolution.
@@ -57,6 +60,7 @@ class NeuRBFSettings:
     lr_features: float
     decoder_width: int = 64
     decoder_layers: int = 3
+    placement_power: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,16 @@ def sobel_region(store: PixelStore, x: int, y: int, w: int, h: int) -> np.ndarra
     return magnitude[1:-1, 1:-1]
 
 
+def placement_weight(store: PixelStore, x: int, y: int, w: int, h: int, power: float = 1.0) -> np.ndarray:
+    """The RBF placement weight of region (x, y, w, h): its Sobel magnitude raised to ``power``, (h, w) float32.
+
+    ``power`` 1 is the paper's weight; below 1 it flattens the contrast between
+    edges and smooth regions, so weighted k-means leaves more RBFs to the latter.
+    """
+    magnitude = sobel_region(store, x, y, w, h)
+    return magnitude if power == 1.0 else np.power(magnitude, power, dtype=np.float32)
+
+
 def tiles(width: int, height: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
     """(x, y, w, h) of the tile x tile squares covering a grid, row by row; edge tiles are cut."""
     for y in range(0, height, tile):
@@ -102,13 +112,14 @@ def importance_sample(
     seed: int = 0,
     tile: int = SOBEL_TILE,
     floor: float = WEIGHT_FLOOR,
+    power: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Weighted points for RBF placement, as ``rbf_init_samples`` returns them.
 
     An image of at most ``max_points`` pixels gives every pixel centre with its
-    Sobel magnitude, exactly what ``ImageSignal.rbf_init_samples`` gives.
+    placement weight (:func:`placement_weight`: the Sobel magnitude to ``power``).
     A larger one gives ``max_points`` pixel centres drawn with replacement
-    with probability proportional to (magnitude + floor x mean magnitude),
+    with probability proportional to (weight + floor x mean weight),
     each of weight 1: weighted k-means on them estimates weighted k-means on
     all pixels (the floor that ``initial_rbf_geometry`` adds is folded into
     the draw; it adds the same amount to every unit weight, which changes
@@ -121,6 +132,7 @@ def importance_sample(
         seed: seeds the draw.
         tile: side of the tiles the magnitude is computed in.
         floor: the floor's fraction of the mean weight.
+        power: the exponent of the Sobel magnitude (see :func:`placement_weight`).
 
     Returns:
         points (M, 2) float32 pixel centres in [0, 1]^2, weights (M,) float32,
@@ -131,13 +143,13 @@ def importance_sample(
     if store.n_pixels <= max_points:
         magnitude = np.empty((store.height, store.width), np.float32)
         for x, y, w, h in boxes:
-            magnitude[y : y + h, x : x + w] = sobel_region(store, x, y, w, h)
+            magnitude[y : y + h, x : x + w] = placement_weight(store, x, y, w, h, power)
         index = torch.arange(store.n_pixels)
         points = pixel_coords(index // store.width, index % store.width, store.width, store.height)
         return points, torch.from_numpy(magnitude.reshape(-1)), spacing
 
     rng = np.random.default_rng(seed)
-    sums = np.array([sobel_region(store, *box).sum(dtype=np.float64) for box in boxes])
+    sums = np.array([placement_weight(store, *box, power).sum(dtype=np.float64) for box in boxes])
     total = sums.sum()
     uniform = rng.binomial(max_points, floor / (1.0 + floor)) if total > 0 else max_points
     per_tile = rng.multinomial(max_points - uniform, sums / total) if total > 0 else np.zeros(len(boxes), np.int64)
@@ -147,7 +159,7 @@ def importance_sample(
     for (x, y, w, h), count in zip(boxes, per_tile):
         if count == 0:
             continue
-        cumulative = np.cumsum(sobel_region(store, x, y, w, h), dtype=np.float64, axis=None)
+        cumulative = np.cumsum(placement_weight(store, x, y, w, h, power), dtype=np.float64, axis=None)
         drawn = np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right")
         drawn = np.minimum(drawn, w * h - 1)
         rows[filled : filled + count] = y + drawn // w

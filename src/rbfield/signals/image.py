@@ -267,15 +267,15 @@ class ImageSignal:
         return {"psnr_subset": self._subset.psnr(field)}
 
     # --- initialisation and reporting -----------------------------------------
-    def rbf_init_samples(self, n_kernels: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def rbf_init_samples(self, n_kernels: int, weight_power: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Weighted points for placing ``n_kernels`` RBFs: pixel centres (M, 2), weights (M,), pixel size.
 
         Every pixel with its Sobel gradient magnitude (summed over channels)
-        when the image has at most ``init_sample_size(n_kernels)`` pixels
-        (at least 2^20); otherwise that many pixels drawn in proportion to the
-        magnitude, each of weight 1 (see :func:`rbfield.raster.sampling.importance_sample`).
+        to ``weight_power`` when the image has at most ``init_sample_size(n_kernels)``
+        pixels (at least 2^20); otherwise that many pixels drawn in proportion to
+        that weight, each of weight 1 (see :func:`rbfield.raster.sampling.importance_sample`).
         """
-        return importance_sample(self.store, init_sample_size(n_kernels))
+        return importance_sample(self.store, init_sample_size(n_kernels), power=weight_power)
 
     def final_metrics(self, field: torch.nn.Module, predict: Predictor | None = None) -> dict:
         """Whole-image PSNR (dB) and SSIM (None below 11x11 pixels) of the clipped reconstruction.

@@ -352,13 +352,13 @@ class PooledSDF(ABC):
         return {self.quick_metric: sign_iou(evaluate_sdf(field, self.quick_points), self.quick_sdf, self.quick_weights)}
 
     # --- initialisation -------------------------------------------------------
-    def rbf_init_samples(self, n_kernels: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Pool points (M, 3), weights 1 / (|sdf| + 1e-9) (M,), the smallest RBF scale.
+    def rbf_init_samples(self, n_kernels: int, weight_power: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Pool points (M, 3), weights (1 / (|sdf| + 1e-9)) ** weight_power (M,), the smallest RBF scale.
 
         The whole pool whatever ``n_kernels``: its size is already bounded.
         """
         points = torch.cat(self.pool_points)
-        weights = 1.0 / (torch.cat(self.pool_sdf).reshape(-1).double().abs() + 1e-9)
+        weights = (1.0 / (torch.cat(self.pool_sdf).reshape(-1).double().abs() + 1e-9)) ** weight_power
         return points, weights.float(), RBF_SPACING
 
 
