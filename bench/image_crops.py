@@ -80,12 +80,11 @@ POSITIONS = ((0.5, 0.5), (0.25, 0.25))
 
 
 def crop_names(which: str) -> list[str]:
-    """``tuning``, ``held-out``, ``all`` or comma-separated names like ``storm@0.5,0.5``."""
+    """``tuning``, ``held-out``, ``all`` or names like ``storm@0.5,0.5`` joined by ``;``."""
     sets = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}
     if which in sets:
         return [f"{photo}@{x},{y}" for photo in sets[which] for x, y in POSITIONS]
-    names = which.split(";") if ";" in which else [which]
-    return [name for name in names if name]
+    return [name for name in which.split(";") if name]
 
 
 def load_photo(photo: str, images: Path) -> np.ndarray:
@@ -113,10 +112,10 @@ def mean_gradient(patch: np.ndarray) -> float:
     return float(np.mean(np.hypot(gx, gy)) * 100.0)
 
 
-def fit_crop(patch: np.ndarray, name: str, field: str, params: str, steps: int, overrides: dict, seed: int) -> dict:
-    """Fit one field to one crop from ``seed``; the final whole-crop PSNR (dB) and the seconds."""
+def fit_crop(patch: np.ndarray, name: str, field: str, settings, params: str, steps: int, seed: int) -> dict:
+    """Fit one field with its image ``settings`` to one crop from ``seed``; the final whole-crop PSNR (dB)
+    and the seconds."""
     signal = rbfield.ImageSignal(patch, name=name)
-    settings = replace(default_settings(field, "image"), **overrides) if overrides else None
     model = rbfield.build_field(field, signal.spec(), params, seed=seed, settings=settings)
     started = time.perf_counter()
     model.initialize(signal)
@@ -129,9 +128,14 @@ def fit_crop(patch: np.ndarray, name: str, field: str, params: str, steps: int, 
     }
 
 
-def settings_digest(field: str, overrides: dict) -> str:
+def field_settings(field: str, neurbf_overrides: dict):
+    """A field's image settings: its preset's, with ``neurbf_overrides`` replacing fields for neurbf."""
+    settings = default_settings(field, "image")
+    return replace(settings, **neurbf_overrides) if field == "neurbf" else settings
+
+
+def settings_digest(settings) -> str:
     """8 hex digits naming a field's full image settings, so a changed preset is fitted again."""
-    settings = replace(default_settings(field, "image"), **(overrides if field == "neurbf" else {}))
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:8]
 
 
@@ -157,24 +161,23 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     """Every (crop, field) fit, reusing finished ones from --work; one dict per crop."""
     overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.neurbf).items()}
     fields = args.fields.split(",")
-    rows, photos = [], {}
+    rows, loaded, pixels = [], None, None
     for name in crop_names(args.crops):
         photo, position = name.split("@")
         fx, fy = (float(value) for value in position.split(","))
-        if photo not in photos:
-            photos = {photo: load_photo(photo, Path(args.images))}
-        patch = crop(photos[photo], fx, fy, args.size, args.scale)
+        if photo != loaded:  # crops of one photo come together: keep only the current photo
+            loaded, pixels = photo, load_photo(photo, Path(args.images))
+        patch = crop(pixels, fx, fy, args.size, args.scale)
         row = {"crop": name, "content": PHOTOS[photo][1], "gradient": mean_gradient(patch), "fits": {}}
         for field in fields:
             label = args.label if field == "neurbf" else "preset"
+            settings = field_settings(field, overrides)
             tag = f"{name}-{field}-{label}-{args.params}-{args.steps}-x{args.scale}-seed{args.seed}"
-            saved = Path(args.work) / f"{tag.replace(',', '_')}-{settings_digest(field, overrides)}.json"
+            saved = Path(args.work) / f"{tag.replace(',', '_')}-{settings_digest(settings)}.json"
             if saved.exists():
                 fit = json.loads(saved.read_text())
             else:
-                fit = fit_crop(
-                    patch, name, field, args.params, args.steps, overrides if field == "neurbf" else {}, args.seed
-                )
+                fit = fit_crop(patch, name, field, settings, args.params, args.steps, args.seed)
                 atomic_write_json(saved, fit)
             row["fits"][field] = fit
             print(f"{name:28s} {field:12s} {fit['psnr']:6.2f} dB {fit['seconds']:7.1f} s", flush=True)
