@@ -154,6 +154,24 @@ def test_pcd_round_trip_equals_the_xyz_points(tmp_path, binary):
     assert read_pcd(without)[1] is None
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_pcd_points_with_nan_coordinates_are_dropped_with_a_count(tmp_path, binary):
+    """PCL marks unmeasured points (a depth camera's empty pixels) with NaN x y z."""
+    data = np.loadtxt(shared_file("meshes", "kitten.xyz"))[:2000]
+    holes = np.zeros(len(data), bool)
+    holes[::7] = True  # 286 unmeasured points spread over the cloud
+    points = data[:, :3].copy()
+    points[holes, holes.nonzero()[0] % 3] = np.nan  # one NaN coordinate each, in x, y or z
+    pcd = _write_pcd(tmp_path / "organised.pcd", points, data[:, 3:], binary=binary)
+    with pytest.warns(ShapeWarning, match=f"dropped {holes.sum()} of 2000 points with NaN coordinates"):
+        kept, normals = read_pcd(pcd)
+    np.testing.assert_allclose(kept, data[~holes, :3].astype(np.float32), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(normals, data[~holes, 3:].astype(np.float32), rtol=0, atol=1e-7)
+    nothing = _write_pcd(tmp_path / "empty.pcd", np.full((30, 3), np.nan), binary=binary)
+    with pytest.raises(RbfieldError, match="every one of the 30 points has a NaN coordinate"):
+        load_shape(nothing)
+
+
 def test_pcd_binary_compressed_is_refused(tmp_path):
     path = tmp_path / "c.pcd"
     path.write_bytes(

@@ -6,16 +6,19 @@ points (POINTS, or WIDTH x HEIGHT) and the data's encoding (DATA ``ascii`` or
 ``binary``: little-endian records, one per point). Only ``x y z`` and,
 if all three are present, ``normal_x normal_y normal_z`` are read; other fields
 (colour, intensity, curvature, padding) are skipped. ``binary_compressed`` data
-is refused.
+is refused. A point whose x, y or z is NaN is the format's mark of "no
+measurement" (an organised cloud from a depth camera keeps one per pixel): such
+points are dropped, with a warning that counts them.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from rbfield.errors import RbfieldError
+from rbfield.errors import RbfieldError, ShapeWarning
 
 _TYPES = {("F", 4): "<f4", ("F", 8): "<f8", ("I", 1): "i1", ("I", 2): "<i2", ("I", 4): "<i4", ("I", 8): "<i8"}
 _TYPES |= {("U", 1): "u1", ("U", 2): "<u2", ("U", 4): "<u4", ("U", 8): "<u8"}
@@ -25,9 +28,11 @@ _HEADER_KEYS = ("VERSION", "FIELDS", "SIZE", "TYPE", "COUNT", "WIDTH", "HEIGHT",
 def read_pcd(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """The points (N, 3) float64 and normals (N, 3) float64 or None of a PCD file.
 
+    Points with a NaN coordinate are dropped (see the module's docstring).
+
     Raises:
         RbfieldError: a malformed header, no x y z fields, binary_compressed data,
-            or fewer data than the header declares.
+            fewer data than the header declares, or no point with x y z all measured.
     """
     path = Path(path)
     raw = path.read_bytes()
@@ -54,11 +59,28 @@ def read_pcd(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     else:
         raise RbfieldError(f"{path}: unknown PCD DATA encoding {encoding!r}; expected ascii or binary")
     starts = dict(zip(fields, np.cumsum([0, *counts[:-1]])))
+    columns = _measured_points(columns, [starts[axis] for axis in "xyz"], path)
     points = columns[:, [starts[axis] for axis in "xyz"]].astype(np.float64)
     normal_fields = ("normal_x", "normal_y", "normal_z")
     if not set(normal_fields) <= set(fields):
         return points, None
     return points, columns[:, [starts[field] for field in normal_fields]].astype(np.float64)
+
+
+def _measured_points(columns: np.ndarray, xyz: list[int], path: Path) -> np.ndarray:
+    """The rows of ``columns`` (N, fields) whose x y z columns hold no NaN, with a warning if any are dropped."""
+    unmeasured = np.isnan(columns[:, xyz]).any(axis=1)
+    n_dropped = int(unmeasured.sum())
+    if n_dropped == 0:
+        return columns
+    if n_dropped == len(columns):
+        raise RbfieldError(f"{path}: every one of the {len(columns)} points has a NaN coordinate (none was measured)")
+    warnings.warn(
+        f"{path}: dropped {n_dropped} of {len(columns)} points with NaN coordinates (PCD's unmeasured points)",
+        ShapeWarning,
+        stacklevel=3,
+    )
+    return columns[~unmeasured]
 
 
 def _header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
