@@ -79,6 +79,27 @@ def test_outliers_are_removed_and_counted():
         prepare_points(np.concatenate([points, strays]), None, "bunny")
 
 
+def test_outliers_keep_leaves_every_point(tmp_path):
+    """``outliers="keep"`` (``--outliers keep``) skips the removal: a clean cloud keeps its sparse points."""
+    mesh = load_shape(shared_file("meshes", "bunny00.off"))
+    points, normals = sample_surface(mesh.vertices, mesh.faces, 5_000, seed=0)
+    low, high = points.min(axis=0), points.max(axis=0)
+    strays = low + np.random.default_rng(4).random((50, 3)) * (high - low)
+    path = tmp_path / "strays.xyz"
+    np.savetxt(path, np.column_stack([np.concatenate([points, strays]), np.concatenate([normals, normals[:50]])]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShapeWarning)
+        removed, kept = load_shape(path), load_shape(path, outliers="keep")
+    assert removed.preparation.outliers > 0 and len(removed.points) == 5_050 - removed.preparation.outliers
+    assert kept.preparation.outliers == 0 and len(kept.points) == 5_050
+    with pytest.raises(RbfieldError, match="outliers: choose one of remove, keep"):
+        load_shape(path, outliers="drop")
+    # A few steps, for the flag's path only: the run is kept (and its metrics written) even with no surface yet.
+    fast = ["--params", "60k", "--steps", "30", "--batch", "1024", "--res", "32", "--metric-samples", "2000"]
+    main(["fit", "sdf", str(path), "--out", str(tmp_path / "run"), "--quiet", "--outliers", "keep", *fast])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["point_cloud"]["outliers"] == 0
+
+
 def _bunny_distance(mesh, points):
     from rbfield.signals.sdf import winding_sdf
 

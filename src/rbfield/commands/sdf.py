@@ -12,7 +12,7 @@ import math
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
-from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES, SURFACE_MODES
+from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES, OUTLIER_MODES, SURFACE_MODES
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_compare_arguments,
@@ -71,6 +71,13 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="a point cloud's normals: the file's if it has them, else estimated from the points and oriented "
         "consistently (auto, the default); the file's only (given); estimated even if the file has some (estimate)",
+    )
+    parser.add_argument(
+        "--outliers",
+        choices=OUTLIER_MODES,
+        default="remove",
+        help="a point cloud's points far from their neighbours: removed with a count (remove, the default), or "
+        "kept, for a cloud known to be clean (keep)",
     )
     add_surface_argument(parser, "closed")
     _add_scoring_arguments(parser)

@@ -14,7 +14,8 @@ from rbfield.datasets.inputs import GLOB_CHARACTERS, MANIFEST_EXTENSIONS
 #: :func:`rbfield.tasks.image.fit_image`), for the flags a task has.
 TASK_OPTIONS = {
     "sdf": {"res": "mesh_resolution", "min_piece": "min_piece_share", "gradient_step": "gradient_step"}
-    | {"metric_samples": "metric_samples", "device": "device", "normals": "normals", "surface": "surface"},
+    | {"metric_samples": "metric_samples", "device": "device", "normals": "normals", "surface": "surface"}
+    | {"outliers": "outliers"},
     "image": {"device": "device"},
 }
 

@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from rbfield.errors import RbfieldError, ShapeWarning
 from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_planes
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, local_planes, orient_normals
-from rbfield.signals.sdf_defaults import NORMAL_SOURCES
+from rbfield.signals.sdf_defaults import NORMAL_SOURCES, OUTLIER_MODES
 
 #: Where a point cloud's normals come from.
 #: Fewest distinct points a point cloud needs.
@@ -82,13 +82,14 @@ def check_spread(points: np.ndarray, name: str) -> None:
 
 
 def prepare_points(
-    points: np.ndarray, normals: np.ndarray | None, name: str, source: str = "auto"
+    points: np.ndarray, normals: np.ndarray | None, name: str, source: str = "auto", outliers: str = "remove"
 ) -> tuple[np.ndarray, np.ndarray, Preparation]:
     """Clean, oriented points from a file's (N, 3) points and its (N, 3) normals or None.
 
     Args:
         points: (N, 3) finite coordinates (input units); normals: (N, 3) unit normals or None;
-        name: the file, for messages; source: one of NORMAL_SOURCES.
+        name: the file, for messages; source: one of NORMAL_SOURCES; outliers: one of OUTLIER_MODES
+            ("keep" skips the outlier removal).
 
     Returns:
         points (M, 3), unit normals (M, 3) (M <= N) and a :class:`Preparation`.
@@ -98,6 +99,8 @@ def prepare_points(
     """
     if source not in NORMAL_SOURCES:
         raise RbfieldError(f"normals: choose one of {', '.join(NORMAL_SOURCES)}, not {source!r}")
+    if outliers not in OUTLIER_MODES:
+        raise RbfieldError(f"outliers: choose one of {', '.join(OUTLIER_MODES)}, not {outliers!r}")
     if normals is None and source == "given":
         raise RbfieldError(f"{name}: the file has no normals; use --normals auto or estimate to estimate them")
     if source == "estimate":
@@ -112,10 +115,10 @@ def prepare_points(
         _warn(f"{name}: merged {read - len(points)} duplicate points (same coordinates)")
 
     tree = cKDTree(points)
-    outliers = outlier_mask(points, tree=tree)
-    if outliers.any():
-        _warn(f"{name}: removed {int(outliers.sum())} outlier points of {len(points)} (isolated from the surface)")
-        points, normals = points[~outliers], (None if normals is None else normals[~outliers])
+    isolated = outlier_mask(points, tree=tree) if outliers == "remove" else np.zeros(len(points), bool)
+    if isolated.any():
+        _warn(f"{name}: removed {int(isolated.sum())} outlier points of {len(points)} (isolated from the surface)")
+        points, normals = points[~isolated], (None if normals is None else normals[~isolated])
         tree = cKDTree(points)
     planes = local_planes(points, PLANE_NEIGHBOURS, tree)
     noise = noise_after = noise_level(planes, points)
@@ -145,7 +148,7 @@ def prepare_points(
     preparation = Preparation(
         read,
         read - len(keep),
-        int(outliers.sum()),
+        int(isolated.sum()),
         noise,
         rounds,
         noise_after,

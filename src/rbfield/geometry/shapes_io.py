@@ -107,12 +107,13 @@ def _finite(array: np.ndarray, path: Path, what: str) -> None:
         raise RbfieldError(f"{path}: the {what} contain NaN or infinite coordinates; clean the file first")
 
 
-def load_shape(path: str | os.PathLike, normals: str = "auto") -> Mesh | PointCloud:
+def load_shape(path: str | os.PathLike, normals: str = "auto", outliers: str = "remove") -> Mesh | PointCloud:
     """Read a mesh or a point cloud, choosing by extension and content.
 
     Args:
         path: the file; normals: for a point cloud, where its normals come from
-            (:data:`rbfield.geometry.raw_points.NORMAL_SOURCES`: auto, given, estimate).
+            (:data:`rbfield.geometry.raw_points.NORMAL_SOURCES`: auto, given, estimate);
+            outliers: for a point cloud, "remove" (the default) or "keep" its outliers.
 
     Raises:
         RbfieldError: missing/empty/unreadable file, unknown extension, no
@@ -126,9 +127,9 @@ def load_shape(path: str | os.PathLike, normals: str = "auto") -> Mesh | PointCl
     _check_file(path, tuple(sorted(set(MESH_EXTENSIONS + POINT_EXTENSIONS))))
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".pwn"):
-        return _point_cloud(path, *_read_xyz(path), normals)
+        return _point_cloud(path, *_read_xyz(path), normals, outliers)
     if suffix == ".pcd":
-        return _point_cloud(path, *read_pcd(path), normals)
+        return _point_cloud(path, *read_pcd(path), normals, outliers)
     import trimesh
 
     try:
@@ -141,7 +142,7 @@ def load_shape(path: str | os.PathLike, normals: str = "auto") -> Mesh | PointCl
     if isinstance(loaded, trimesh.PointCloud):
         vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
         if suffix == ".ply" and len(vertices) > 0:
-            return _point_cloud(path, vertices, _ply_normals(path, len(vertices)), normals)
+            return _point_cloud(path, vertices, _ply_normals(path, len(vertices)), normals, outliers)
         loaded = trimesh.Trimesh()
     if isinstance(loaded, trimesh.Scene):
         loaded = loaded.to_mesh() if loaded.geometry else trimesh.Trimesh()
@@ -276,7 +277,9 @@ def _ply_normals(path: Path, n_points: int) -> np.ndarray | None:
     return None if normals is None or len(normals) != n_points else np.asarray(normals, dtype=np.float64)
 
 
-def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None, source: str) -> PointCloud:
+def _point_cloud(
+    path: Path, points: np.ndarray, normals: np.ndarray | None, source: str, outliers: str = "remove"
+) -> PointCloud:
     """Check a file's points and normals and prepare them (:func:`prepare_points`)."""
     if len(points) == 0:
         raise RbfieldError(f"{path}: the file holds no points")
@@ -297,7 +300,7 @@ def _point_cloud(path: Path, points: np.ndarray, normals: np.ndarray | None, sou
                 )
         else:
             normals = normals / length[:, None]
-    points, normals, preparation = prepare_points(points, normals, str(path), source)
+    points, normals, preparation = prepare_points(points, normals, str(path), source, outliers)
     return PointCloud(points, normals, preparation.normals == "estimated", preparation)
 
 

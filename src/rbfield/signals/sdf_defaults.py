@@ -18,6 +18,9 @@ DIFFERENCE_STEP = 5e-4
 #: Where a point cloud's normals come from (:mod:`rbfield.geometry.raw_points`): the file's if it has
 #: them, else estimated ("auto"); the file's only ("given"); estimated even if the file has some ("estimate").
 NORMAL_SOURCES = ("auto", "given", "estimate")
+#: What becomes of a point cloud's outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`): removed
+#: with a counted warning ("remove", the default), or kept, for clouds known to be clean ("keep").
+OUTLIER_MODES = ("remove", "keep")
 #: The values of ``--surface``: keep the field's closed zero set, or trim it to the input
 #: (:mod:`rbfield.geometry.open_surface`).
 SURFACE_MODES = ("closed", "open")

@@ -119,9 +119,11 @@ METRIC_SETTINGS = {
 }
 
 
-def load_normalized(path: str | Path, normals: str = "auto") -> tuple[Mesh | PointCloud, Normalization]:
-    """Read a mesh or point cloud (``normals``: see :func:`load_shape`) and map it into [0, 1]^3."""
-    shape = load_shape(path, normals)
+def load_normalized(
+    path: str | Path, normals: str = "auto", outliers: str = "remove"
+) -> tuple[Mesh | PointCloud, Normalization]:
+    """Read a mesh or point cloud (``normals``, ``outliers``: see :func:`load_shape`) and map it into [0, 1]^3."""
+    shape = load_shape(path, normals, outliers)
     if isinstance(shape, Mesh):
         normalization = Normalization.fit(shape.vertices)
         return Mesh(normalization.forward(shape.vertices), shape.faces), normalization
@@ -233,6 +235,7 @@ def fit_sdf(
     device: str | torch.device = "auto",
     normals: str = "auto",
     surface: str = "closed",
+    outliers: str = "remove",
 ) -> dict:
     """Fit one field to a mesh or point cloud; write a complete run folder.
 
@@ -248,7 +251,8 @@ def fit_sdf(
     ``device`` is where the field trains, is meshed and is scored ("auto" or a device, see
     :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
     ``normals`` says where a point cloud's normals come from: "auto" (the file's, else estimated),
-    "given" or "estimate" (:mod:`rbfield.geometry.raw_points`).
+    "given" or "estimate" (:mod:`rbfield.geometry.raw_points`); ``outliers`` "keep" skips the
+    removal of a point cloud's outliers.
     ``surface`` "open" trims the mesh to the input (:func:`rbfield.geometry.open_surface.finish_surface`);
     "closed" keeps the field's closed zero set and warns when the input looks open.
 
@@ -266,7 +270,7 @@ def fit_sdf(
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape, normalization = load_normalized(path, normals)
+        shape, normalization = load_normalized(path, normals, outliers)
         signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
@@ -469,13 +473,14 @@ def compare_sdf(
     baseline: str | None = None,
     normals: str = "auto",
     surface: str = "closed",
+    outliers: str = "remove",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
     Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
     finished ones. ``baseline="poisson"`` adds screened Poisson's row and run folder ``out/poisson``
     (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra). Every run folder is checked
-    before the first fit starts. ``surface`` is each fit's (:func:`fit_sdf`).
+    before the first fit starts. ``normals``, ``surface`` and ``outliers`` are each fit's (:func:`fit_sdf`).
     """
     out = Path(out)
     check_surface_mode(surface)
@@ -505,6 +510,7 @@ def compare_sdf(
                 device=device,
                 normals=normals,
                 surface=surface,
+                outliers=outliers,
             )
         )
         log(
@@ -573,6 +579,7 @@ def cmd_fit_sdf(args) -> int:
             device=device,
             normals=args.normals,
             surface=args.surface,
+            outliers=args.outliers,
         )
     print(
         f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
@@ -636,6 +643,7 @@ def cmd_compare_sdf(args) -> int:
             baseline=args.baseline,
             normals=args.normals,
             surface=args.surface,
+            outliers=args.outliers,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")
