@@ -139,6 +139,16 @@ def settings_digest(settings) -> str:
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:8]
 
 
+def cached_fit(work: str | Path, tag: str, settings, run) -> dict:
+    """The fit kept in ``work`` under ``tag`` and the digest of ``settings``, else ``run()``, kept there."""
+    saved = Path(work) / f"{tag}-{settings_digest(settings)}.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    fit = run()
+    atomic_write_json(saved, fit)
+    return fit
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--crops", default="all", help="tuning, held-out, all, or names photo@fx,fy joined by ';'")
@@ -173,12 +183,12 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             label = args.label if field == "neurbf" else "preset"
             settings = field_settings(field, overrides)
             tag = f"{name}-{field}-{label}-{args.params}-{args.steps}-x{args.scale}-seed{args.seed}"
-            saved = Path(args.work) / f"{tag.replace(',', '_')}-{settings_digest(settings)}.json"
-            if saved.exists():
-                fit = json.loads(saved.read_text())
-            else:
-                fit = fit_crop(patch, name, field, settings, args.params, args.steps, args.seed)
-                atomic_write_json(saved, fit)
+            fit = cached_fit(
+                args.work,
+                tag.replace(",", "_"),
+                settings,
+                lambda: fit_crop(patch, name, field, settings, args.params, args.steps, args.seed),
+            )
             row["fits"][field] = fit
             print(f"{name:28s} {field:12s} {fit['psnr']:6.2f} dB {fit['seconds']:7.1f} s", flush=True)
         rows.append(row)

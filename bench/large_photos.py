@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import rbfield
-from image_crops import field_settings, settings_digest
+from image_crops import cached_fit, field_settings
 from rbfield.io import atomic_write_json
 from rbfield.ops import keep_freed_memory_mapped, return_freed_memory
 
@@ -104,13 +104,8 @@ def main() -> int:
             label = args.label if field == "neurbf" else "preset"
             settings = field_settings(field, overrides)
             tag = f"{path.stem}-{field}-{label}-{args.params}-{args.time:g}s-b{args.batch}-t{args.threads}"
-            saved = Path(args.work) / f"{tag}-{settings_digest(settings)}.json"
-            if saved.exists():
-                fit = json.loads(saved.read_text())
-            else:
-                fit = fit_photo(path, field, settings, args)
-                atomic_write_json(saved, fit)
-                return_freed_memory()
+            fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, args))
+            return_freed_memory()
             rows.append({"photo": photo, "field": field, "label": label, **fit})
             print(f"{photo:26s} {field:12s} {label:12s} {fit['psnr']:6.2f} dB  {fit['steps']:6d} steps", flush=True)
     lines = [
