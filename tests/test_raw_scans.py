@@ -60,7 +60,7 @@ def test_a_flat_scan_is_accepted_and_faces_up():
     points = np.column_stack([rng.random((2000, 2)), np.zeros(2000)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShapeWarning)
-        _, normals, preparation = prepare_points(points, None, "patch")
+        _, normals, preparation, _ = prepare_points(points, None, "patch")
     assert np.allclose(normals[:, 2], 1.0) and preparation.pieces == 1
 
 
@@ -106,18 +106,24 @@ def _bunny_distance(mesh, points):
     return winding_sdf(mesh, points)
 
 
-def test_noise_is_estimated_and_normals_are_fitted_to_smoothed_points():
+def test_noise_is_estimated_and_noisy_points_are_denoised():
     sphere = np.loadtxt(shared_file("meshes", "sphere_20k_normal.xyz"))[:, :3]
     with pytest.warns(ShapeWarning, match="noise about"):
-        points, normals, preparation = prepare_points(sphere, None, "sphere")
+        points, normals, preparation, read_points = prepare_points(sphere, None, "sphere")
     # The file's unit sphere carries noise of 0.04 in radius, 0.01 of its bounding box's diagonal; the
     # plane fits, which partly follow the noise, read 0.0052.
     assert 0.003 < preparation.noise < 0.008 and preparation.smoothing_rounds >= 1
     assert preparation.noise_after < preparation.noise / 3
-    # Without the projection, 93.9 % of the normals point out; with it, 100 %.
+
+    # Measured: RMS radial error 0.037 as read, 0.010 after two rounds.
+    def radial_rms(p):
+        return np.sqrt(((np.linalg.norm(p, axis=1) - 1.0) ** 2).mean())
+
+    assert radial_rms(points) < radial_rms(read_points) / 2.5
+    # Normals from the raw points: 93.9 % point out; from the denoised ones, 100 %.
     assert ((normals * points).sum(axis=1) > 0).mean() > 0.995
     kept = ~outlier_mask(sphere)
-    np.testing.assert_array_equal(points, sphere[kept])  # the points are returned as read
+    np.testing.assert_array_equal(read_points, sphere[kept])  # the points as read, for the scores
 
 
 def test_a_noisy_sphere_without_normals_fits_near_the_true_sphere(tmp_path):

@@ -12,7 +12,15 @@ import math
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
-from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP, NORMAL_SOURCES, OUTLIER_MODES, SURFACE_MODES
+from rbfield.signals.sdf_defaults import (
+    DEFAULT_BATCH,
+    DENOISE_MODES,
+    DIFFERENCE_STEP,
+    NORMAL_SOURCES,
+    OUTLIER_MODES,
+    SMOOTHING_NOISE,
+    SURFACE_MODES,
+)
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_compare_arguments,
@@ -78,6 +86,13 @@ def _add_shape_training_arguments(parser: argparse.ArgumentParser) -> None:
         default="remove",
         help="a point cloud's points far from their neighbours: removed with a count (remove, the default), or "
         "kept, for a cloud known to be clean (keep)",
+    )
+    parser.add_argument(
+        "--denoise",
+        choices=DENOISE_MODES,
+        default="auto",
+        help=f"a noisy point cloud (noise above {SMOOTHING_NOISE * 100:g}%% of its bounding box's diagonal): moved "
+        "onto quadrics fitted to its neighbourhoods before the fit (auto, the default), or fitted as read (off)",
     )
     add_surface_argument(parser, "closed")
     _add_scoring_arguments(parser)

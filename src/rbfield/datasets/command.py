@@ -15,7 +15,7 @@ from rbfield.datasets.inputs import GLOB_CHARACTERS, MANIFEST_EXTENSIONS
 TASK_OPTIONS = {
     "sdf": {"res": "mesh_resolution", "min_piece": "min_piece_share", "gradient_step": "gradient_step"}
     | {"metric_samples": "metric_samples", "device": "device", "normals": "normals", "surface": "surface"}
-    | {"outliers": "outliers"},
+    | {"outliers": "outliers", "denoise": "denoise"},
     "image": {"device": "device"},
 }
 

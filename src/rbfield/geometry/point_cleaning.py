@@ -11,8 +11,10 @@
 * :func:`noise_level` -- the median RMS distance of points from their local
   planes, relative to the bounding box's diagonal: an upper bound of the noise's
   standard deviation, as curvature adds to it.
-* :func:`project_to_planes` -- moves each point onto its local plane, which
-  averages noise over the neighbourhood (and rounds sharp edges).
+* :func:`project_to_quadrics` -- moves each point onto a quadric height field
+  fitted to its neighbourhood (an osculating jet, Cazals and Pouget 2005),
+  which averages noise over the neighbourhood without the shrinkage of a plane
+  fit on curved parts (it still rounds sharp edges).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, LocalPlanes, neighbour_chunks
+from rbfield.geometry.point_normals import CHUNK, PLANE_NEIGHBOURS, LocalPlanes, neighbour_chunks
 
 #: Robust z-score (in scaled MADs of the mean k-NN distance) above which a point is sparse.
 OUTLIER_MADS = 3.0
@@ -31,6 +33,8 @@ LOCAL_RATIO = 1.5
 OUTLIER_VARIATION = 0.1
 #: Scales a median absolute deviation to a standard deviation for normal data.
 MAD_SCALE = 1.4826
+#: Ridge added to the quadric fits' normal equations (their coordinates are scaled to unit RMS).
+QUADRIC_RIDGE = 1e-9
 
 
 def outlier_mask(points: np.ndarray, k: int = PLANE_NEIGHBOURS, tree: cKDTree | None = None) -> np.ndarray:
@@ -65,7 +69,40 @@ def noise_level(planes: LocalPlanes, points: np.ndarray) -> float:
     return float(np.median(planes.residuals)) / diagonal if diagonal > 0 else 0.0
 
 
-def project_to_planes(points: np.ndarray, planes: LocalPlanes) -> np.ndarray:
-    """(N, 3) points moved along their normals onto their local planes (through the neighbourhood's centroid)."""
-    height = ((points - planes.centroids) * planes.normals).sum(axis=1, keepdims=True)
-    return points - height * planes.normals
+def project_to_quadrics(points: np.ndarray, k: int, tree: cKDTree | None = None, chunk: int = CHUNK) -> np.ndarray:
+    """(N, 3) points each moved along its neighbourhood's normal onto a quadric fitted to its neighbourhood.
+
+    For each point, its k nearest neighbours (itself included) get a local frame from PCA (the
+    normal: the covariance's least eigenvector), and their heights above the tangent plane a
+    least-squares quadric ``h(u, v) = c0 + c1 u + c2 v + c3 u^2 + c4 uv + c5 v^2``; the point moves
+    to ``h`` at its own (u, v). Unlike a plane, the quadric follows the surface's curvature, so
+    repeated rounds do not shrink curved parts. Memory is O(chunk k) beyond the points.
+
+    Args:
+        points: (N, 3) in any units; k: neighbours per fit (at least 6; capped at N);
+        tree: a cKDTree of ``points``, if built; chunk: points per batch of fits.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    tree = tree or cKDTree(points)
+    moved = np.empty_like(points)
+    for start, _, indices in neighbour_chunks(tree, points, k, chunk):
+        own = points[start : start + len(indices)]
+        neighbourhood = points[indices]  # (c, k, 3)
+        centroid = neighbourhood.mean(axis=1, keepdims=True)
+        centred = neighbourhood - centroid
+        _, frame = np.linalg.eigh(np.einsum("cki,ckj->cij", centred, centred))  # columns: normal, then tangents
+        local = np.einsum("cki,cij->ckj", centred, frame)  # (c, k, 3): height, v, u
+        scale = np.sqrt((local[..., 1:] ** 2).sum(-1).mean(1))[:, None] + 1e-300  # unit RMS in the plane
+        design = _quadric_terms(local[..., 2] / scale, local[..., 1] / scale)  # (c, k, 6)
+        normal_matrix = np.einsum("ckm,ckn->cmn", design, design) + QUADRIC_RIDGE * np.eye(6)
+        coefficients = np.linalg.solve(normal_matrix, np.einsum("ckm,ck->cm", design, local[..., 0])[..., None])
+        own_local = np.einsum("ci,cij->cj", own - centroid[:, 0], frame)
+        own_terms = _quadric_terms(own_local[:, 2:] / scale, own_local[:, 1:2] / scale)  # (c, 1, 6)
+        height = (own_terms @ coefficients)[:, 0, 0]
+        moved[start : start + len(indices)] = own + (height - own_local[:, 0])[:, None] * frame[:, :, 0]
+    return moved
+
+
+def _quadric_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(..., 6) monomials 1, u, v, u^2, uv, v^2 of (...) coordinates."""
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)

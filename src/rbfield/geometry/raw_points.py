@@ -3,10 +3,13 @@
 :func:`prepare_points` checks the points, merges exact duplicates, removes
 outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`) and measures
 the noise. When normals are to be estimated, it fits and orients them
-(:mod:`rbfield.geometry.point_normals`); on noisy points (above SMOOTHING_NOISE)
-they are fitted to a copy of the points projected onto their local planes, up
-to SMOOTHING_ROUNDS times. The points themselves are returned unprojected: short
-fits to the projected points came out worse (docs/shapes.md, "Raw scans").
+(:mod:`rbfield.geometry.point_normals`). Noisy points (above SMOOTHING_NOISE)
+are denoised first: moved onto quadrics fitted to their neighbourhoods
+(:func:`rbfield.geometry.point_cleaning.project_to_quadrics`), the noise
+measured again after each round, at most SMOOTHING_ROUNDS rounds. The fit and
+the normals both get the denoised points: on bunny points with noise of 0.25 %
+of the diagonal one round brings their mean distance to the true surface from
+0.20 % to 0.08 % of the diagonal (docs/shapes.md, "Raw scans").
 What it did is returned as a :class:`Preparation` and said in ShapeWarnings
 with counts.
 
@@ -19,26 +22,25 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError, ShapeWarning
-from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_planes
+from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_quadrics
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, local_planes, orient_normals
-from rbfield.signals.sdf_defaults import NORMAL_SOURCES, OUTLIER_MODES
+from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_MODES, SMOOTHING_NOISE
 
 #: Where a point cloud's normals come from.
 #: Fewest distinct points a point cloud needs.
 MIN_POINTS = 16
 #: Points whose spread across their best-fit line is below this share of their extent lie on a line.
 LINE_TOLERANCE = 1e-6
-#: Noise (share of the bounding-box diagonal) above which normals are fitted to points projected onto
-#: their local planes.
-SMOOTHING_NOISE = 2e-3
-#: Neighbours of the planes the points are projected onto: wider than a plane fit's, to average more noise.
+#: Neighbours of each quadric fit: wider than a plane fit's, to average more noise. On four shared meshes with
+#: noise of 0.0025, 24-48 neighbours left 0.080-0.101 % of the diagonal after one round, 32 the least.
 SMOOTHING_NEIGHBOURS = 32
-#: Most rounds of projection (each followed by a new noise estimate).
+#: Most rounds of denoising (each followed by a new noise estimate).
 SMOOTHING_ROUNDS = 3
 
 
@@ -51,8 +53,8 @@ class Preparation:
         duplicates: exact duplicates merged.
         outliers: outliers removed.
         noise: noise level of the points read, a share of the bounding box's diagonal (:func:`noise_level`).
-        smoothing_rounds: rounds of projection onto local planes before the normals were fitted.
-        noise_after: noise level of the projected points the normals were fitted to.
+        smoothing_rounds: rounds of denoising (projection onto local quadrics).
+        noise_after: noise level of the points returned (after denoising).
         normals: "given" or "estimated".
         pieces: connected pieces the estimated normals were oriented in (0 when given).
     """
@@ -70,6 +72,19 @@ class Preparation:
         return asdict(self)
 
 
+class PreparedPoints(NamedTuple):
+    """What :func:`prepare_points` returns (M <= N points)."""
+
+    #: (M, 3) the cleaned points, denoised when they were noisy (input units).
+    points: np.ndarray
+    #: (M, 3) unit outward normals.
+    normals: np.ndarray
+    #: What was done.
+    preparation: Preparation
+    #: (M, 3) the same points before denoising moved them; None when they were not moved.
+    read_points: np.ndarray | None
+
+
 def check_spread(points: np.ndarray, name: str) -> None:
     """Refuse points that all lie on one line (or one point). A flat patch is accepted: an open,
     flat scan is legitimate data."""
@@ -82,17 +97,23 @@ def check_spread(points: np.ndarray, name: str) -> None:
 
 
 def prepare_points(
-    points: np.ndarray, normals: np.ndarray | None, name: str, source: str = "auto", outliers: str = "remove"
-) -> tuple[np.ndarray, np.ndarray, Preparation]:
+    points: np.ndarray,
+    normals: np.ndarray | None,
+    name: str,
+    source: str = "auto",
+    outliers: str = "remove",
+    denoise: str = "auto",
+) -> PreparedPoints:
     """Clean, oriented points from a file's (N, 3) points and its (N, 3) normals or None.
 
     Args:
         points: (N, 3) finite coordinates (input units); normals: (N, 3) unit normals or None;
         name: the file, for messages; source: one of NORMAL_SOURCES; outliers: one of OUTLIER_MODES
-            ("keep" skips the outlier removal).
+            ("keep" skips the outlier removal); denoise: one of DENOISE_MODES ("off" returns noisy points
+            as read).
 
     Returns:
-        points (M, 3), unit normals (M, 3) (M <= N) and a :class:`Preparation`.
+        :class:`PreparedPoints`.
 
     Raises:
         RbfieldError: normals "given" but absent; fewer than MIN_POINTS distinct points; points on a line.
@@ -101,6 +122,8 @@ def prepare_points(
         raise RbfieldError(f"normals: choose one of {', '.join(NORMAL_SOURCES)}, not {source!r}")
     if outliers not in OUTLIER_MODES:
         raise RbfieldError(f"outliers: choose one of {', '.join(OUTLIER_MODES)}, not {outliers!r}")
+    if denoise not in DENOISE_MODES:
+        raise RbfieldError(f"denoise: choose one of {', '.join(DENOISE_MODES)}, not {denoise!r}")
     if normals is None and source == "given":
         raise RbfieldError(f"{name}: the file has no normals; use --normals auto or estimate to estimate them")
     if source == "estimate":
@@ -122,22 +145,22 @@ def prepare_points(
         tree = cKDTree(points)
     planes = local_planes(points, PLANE_NEIGHBOURS, tree)
     noise = noise_after = noise_level(planes, points)
-    estimated, pieces, rounds, smoothed = normals is None, 0, 0, points
-    while estimated and noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
-        smoothed = project_to_planes(smoothed, local_planes(smoothed, SMOOTHING_NEIGHBOURS, tree))
-        tree = cKDTree(smoothed)
-        planes = local_planes(smoothed, PLANE_NEIGHBOURS, tree)
-        noise_after, rounds = noise_level(planes, smoothed), rounds + 1
+    estimated, pieces, rounds, read_points = normals is None, 0, 0, points
+    while denoise == "auto" and noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
+        points = project_to_quadrics(points, SMOOTHING_NEIGHBOURS, tree)
+        tree = cKDTree(points)
+        planes = local_planes(points, PLANE_NEIGHBOURS, tree)
+        noise_after, rounds = noise_level(planes, points), rounds + 1
     if noise > SMOOTHING_NOISE:
         smoothing = (
-            f"; normals fitted after {rounds} round(s) of projection onto local planes of {SMOOTHING_NEIGHBOURS} "
-            f"neighbours, which left {noise_after:.2%}"
+            f"; moved onto quadrics fitted to {SMOOTHING_NEIGHBOURS} neighbours in {rounds} round(s), "
+            f"which left {noise_after:.2%}"
             if rounds
-            else ""
+            else " (kept as read: --denoise off)"
         )
         _warn(f"{name}: noisy points: noise about {noise:.2%} of the bounding box's diagonal{smoothing}")
     if estimated:
-        orientation = orient_normals(smoothed, planes.normals, planes.spacing, tree=tree)
+        orientation = orient_normals(points, planes.normals, planes.spacing, tree=tree)
         normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
         flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
         reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
@@ -155,7 +178,7 @@ def prepare_points(
         "estimated" if estimated else "given",
         pieces,
     )
-    return points, normals, preparation
+    return PreparedPoints(points, normals, preparation, read_points if rounds else None)
 
 
 def _warn(message: str) -> None:

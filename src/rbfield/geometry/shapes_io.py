@@ -47,12 +47,20 @@ class Mesh:
 class PointCloud:
     """Points (P, 3) float64 and unit normals (P, 3) float64. ``normals_estimated``: the normals were
     estimated, not read; ``preparation`` says how a file's points were cleaned and where the normals came
-    from (None when built in code)."""
+    from (None when built in code); ``read_points``: (P, 3) the same points as read, before denoising moved
+    them (None when they were not moved). A fit takes ``points``; scores against the input take
+    :attr:`measured`."""
 
     points: np.ndarray
     normals: np.ndarray
     normals_estimated: bool = False
     preparation: Preparation | None = None
+    read_points: np.ndarray | None = None
+
+    @property
+    def measured(self) -> np.ndarray:
+        """(P, 3) the points as measured: ``read_points`` if denoising moved them, else ``points``."""
+        return self.points if self.read_points is None else self.read_points
 
 
 @dataclass(frozen=True)
@@ -107,13 +115,16 @@ def _finite(array: np.ndarray, path: Path, what: str) -> None:
         raise RbfieldError(f"{path}: the {what} contain NaN or infinite coordinates; clean the file first")
 
 
-def load_shape(path: str | os.PathLike, normals: str = "auto", outliers: str = "remove") -> Mesh | PointCloud:
+def load_shape(
+    path: str | os.PathLike, normals: str = "auto", outliers: str = "remove", denoise: str = "auto"
+) -> Mesh | PointCloud:
     """Read a mesh or a point cloud, choosing by extension and content.
 
     Args:
         path: the file; normals: for a point cloud, where its normals come from
             (:data:`rbfield.geometry.raw_points.NORMAL_SOURCES`: auto, given, estimate);
-            outliers: for a point cloud, "remove" (the default) or "keep" its outliers.
+            outliers: for a point cloud, "remove" (the default) or "keep" its outliers;
+            denoise: for a point cloud, "auto" (denoise when its measured noise calls for it) or "off".
 
     Raises:
         RbfieldError: missing/empty/unreadable file, unknown extension, no
@@ -127,9 +138,9 @@ def load_shape(path: str | os.PathLike, normals: str = "auto", outliers: str = "
     _check_file(path, tuple(sorted(set(MESH_EXTENSIONS + POINT_EXTENSIONS))))
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".pwn"):
-        return _point_cloud(path, *_read_xyz(path), normals, outliers)
+        return _point_cloud(path, *_read_xyz(path), normals, outliers, denoise)
     if suffix == ".pcd":
-        return _point_cloud(path, *read_pcd(path), normals, outliers)
+        return _point_cloud(path, *read_pcd(path), normals, outliers, denoise)
     import trimesh
 
     try:
@@ -142,7 +153,7 @@ def load_shape(path: str | os.PathLike, normals: str = "auto", outliers: str = "
     if isinstance(loaded, trimesh.PointCloud):
         vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
         if suffix == ".ply" and len(vertices) > 0:
-            return _point_cloud(path, vertices, _ply_normals(path, len(vertices)), normals, outliers)
+            return _point_cloud(path, vertices, _ply_normals(path, len(vertices)), normals, outliers, denoise)
         loaded = trimesh.Trimesh()
     if isinstance(loaded, trimesh.Scene):
         loaded = loaded.to_mesh() if loaded.geometry else trimesh.Trimesh()
@@ -278,7 +289,12 @@ def _ply_normals(path: Path, n_points: int) -> np.ndarray | None:
 
 
 def _point_cloud(
-    path: Path, points: np.ndarray, normals: np.ndarray | None, source: str, outliers: str = "remove"
+    path: Path,
+    points: np.ndarray,
+    normals: np.ndarray | None,
+    source: str,
+    outliers: str = "remove",
+    denoise: str = "auto",
 ) -> PointCloud:
     """Check a file's points and normals and prepare them (:func:`prepare_points`)."""
     if len(points) == 0:
@@ -300,8 +316,14 @@ def _point_cloud(
                 )
         else:
             normals = normals / length[:, None]
-    points, normals, preparation = prepare_points(points, normals, str(path), source, outliers)
-    return PointCloud(points, normals, preparation.normals == "estimated", preparation)
+    prepared = prepare_points(points, normals, str(path), source, outliers, denoise)
+    return PointCloud(
+        prepared.points,
+        prepared.normals,
+        prepared.preparation.normals == "estimated",
+        prepared.preparation,
+        prepared.read_points,
+    )
 
 
 def check_mesh_output(out: str | Path) -> None:

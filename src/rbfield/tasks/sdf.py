@@ -120,15 +120,22 @@ METRIC_SETTINGS = {
 
 
 def load_normalized(
-    path: str | Path, normals: str = "auto", outliers: str = "remove"
+    path: str | Path, normals: str = "auto", outliers: str = "remove", denoise: str = "auto"
 ) -> tuple[Mesh | PointCloud, Normalization]:
-    """Read a mesh or point cloud (``normals``, ``outliers``: see :func:`load_shape`) and map it into [0, 1]^3."""
-    shape = load_shape(path, normals, outliers)
+    """Read a mesh or point cloud (``normals``, ``outliers``, ``denoise``: see :func:`load_shape`) and map it
+    into [0, 1]^3."""
+    shape = load_shape(path, normals, outliers, denoise)
+    normalization = Normalization.fit(shape.vertices if isinstance(shape, Mesh) else shape.points)
+    return mapped_into_domain(shape, normalization), normalization
+
+
+def mapped_into_domain(shape: Mesh | PointCloud, normalization: Normalization) -> Mesh | PointCloud:
+    """``shape`` (input units) mapped into the domain by ``normalization``: a mesh's vertices, a point
+    cloud's points and read points."""
     if isinstance(shape, Mesh):
-        normalization = Normalization.fit(shape.vertices)
-        return Mesh(normalization.forward(shape.vertices), shape.faces), normalization
-    normalization = Normalization.fit(shape.points)
-    return replace(shape, points=normalization.forward(shape.points)), normalization
+        return Mesh(normalization.forward(shape.vertices), shape.faces)
+    read_points = None if shape.read_points is None else normalization.forward(shape.read_points)
+    return replace(shape, points=normalization.forward(shape.points), read_points=read_points)
 
 
 class Reference:
@@ -136,7 +143,8 @@ class Reference:
 
     Args:
         shape: a normalized mesh (all metrics) or point cloud (no IoU: its
-            inside is unknown; the input points and normals are the surface).
+            inside is unknown; the input points as measured, before any denoising, and their normals
+            are the surface).
         seed: seeds the samples.
         samples: surface samples per mesh (Chamfer, NAE, F-score).
     """
@@ -150,7 +158,7 @@ class Reference:
             self.iou_sdf = winding_sdf(shape, self.iou_points)
             self.iou_weights = iou_point_weights(self.iou_points, surface)
         else:
-            self.points, self.normals = shape.points, shape.normals
+            self.points, self.normals = shape.measured, shape.normals
             self.iou_points = self.iou_sdf = self.iou_weights = None
 
     def score(self, field: torch.nn.Module, vertices: np.ndarray, faces: np.ndarray) -> dict:
@@ -236,6 +244,7 @@ def fit_sdf(
     normals: str = "auto",
     surface: str = "closed",
     outliers: str = "remove",
+    denoise: str = "auto",
 ) -> dict:
     """Fit one field to a mesh or point cloud; write a complete run folder.
 
@@ -252,7 +261,7 @@ def fit_sdf(
     :func:`rbfield.tasks.common.resolve_device`); metrics.json records it.
     ``normals`` says where a point cloud's normals come from: "auto" (the file's, else estimated),
     "given" or "estimate" (:mod:`rbfield.geometry.raw_points`); ``outliers`` "keep" skips the
-    removal of a point cloud's outliers.
+    removal of a point cloud's outliers; ``denoise`` "off" fits noisy points as read.
     ``surface`` "open" trims the mesh to the input (:func:`rbfield.geometry.open_surface.finish_surface`);
     "closed" keeps the field's closed zero set and warns when the input looks open.
 
@@ -270,7 +279,7 @@ def fit_sdf(
     out = Path(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape, normalization = load_normalized(path, normals, outliers)
+        shape, normalization = load_normalized(path, normals, outliers, denoise)
         signal = _signal(shape, Path(path).name, batch, train.seed, gradient_step)
     for warning in caught:
         log(f"warning: {warning.message}")
@@ -387,9 +396,7 @@ def shape_in_domain(path: str | Path, normalization: Normalization) -> Mesh | Po
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = load_shape(path)
-    if isinstance(shape, Mesh):
-        return Mesh(normalization.forward(shape.vertices), shape.faces)
-    return replace(shape, points=normalization.forward(shape.points))
+    return mapped_into_domain(shape, normalization)
 
 
 def export_mesh(
@@ -474,13 +481,15 @@ def compare_sdf(
     normals: str = "auto",
     surface: str = "closed",
     outliers: str = "remove",
+    denoise: str = "auto",
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
     Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
     finished ones. ``baseline="poisson"`` adds screened Poisson's row and run folder ``out/poisson``
     (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra). Every run folder is checked
-    before the first fit starts. ``normals``, ``surface`` and ``outliers`` are each fit's (:func:`fit_sdf`).
+    before the first fit starts. ``normals``, ``surface``, ``outliers`` and ``denoise`` are each fit's
+    (:func:`fit_sdf`); screened Poisson reads the points as measured (:mod:`rbfield.tasks.sdf_poisson`).
     """
     out = Path(out)
     check_surface_mode(surface)
@@ -511,6 +520,7 @@ def compare_sdf(
                 normals=normals,
                 surface=surface,
                 outliers=outliers,
+                denoise=denoise,
             )
         )
         log(
@@ -580,6 +590,7 @@ def cmd_fit_sdf(args) -> int:
             normals=args.normals,
             surface=args.surface,
             outliers=args.outliers,
+            denoise=args.denoise,
         )
     print(
         f"{r['field']}: iou {format_metric(r['iou'], 4)}, iou_inside {format_metric(r['iou_inside'], 4)}, "
@@ -644,6 +655,7 @@ def cmd_compare_sdf(args) -> int:
             normals=args.normals,
             surface=args.surface,
             outliers=args.outliers,
+            denoise=args.denoise,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")

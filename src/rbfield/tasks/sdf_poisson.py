@@ -7,8 +7,10 @@ own inside (generalised winding numbers). It writes ``OUT/poisson/``:
     mesh.ply       the reconstruction, in the input's coordinates
     metrics.json   the metrics, seconds, octree depth and how the normals were had
 
-Input points: a point cloud's own points, with its file's normals, or with
-normals Open3D estimates when the file has none; a mesh's
+Input points: a point cloud's points as measured (duplicates and outliers
+removed as for the fields, but not denoised: screened Poisson smooths by
+itself), with its file's normals, or with normals Open3D estimates when the
+file has none; a mesh's
 :data:`MESH_POINTS` area-uniform samples with their face normals.
 """
 
@@ -36,7 +38,7 @@ def poisson_points(shape: Mesh | PointCloud, seed: int = 0) -> tuple[np.ndarray,
     """(P, 3) points and (P, 3) normals (None: to be estimated) that screened Poisson reconstructs ``shape`` from."""
     if isinstance(shape, Mesh):
         return sample_surface(shape.vertices, shape.faces, MESH_POINTS, seed)
-    return shape.points, None if shape.normals_estimated else shape.normals
+    return shape.measured, None if shape.normals_estimated else shape.normals
 
 
 def fit_poisson(
