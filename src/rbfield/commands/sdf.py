@@ -134,9 +134,8 @@ def register(verbs: dict, commands) -> None:
     fit = verbs["fit"].add_parser("sdf", help="fit a signed distance field to a mesh or point cloud")
     fit.add_argument(
         "path",
-        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply, .pcd; with or without normals), "
-        "or a folder, "
-        "quoted glob or .csv/.jsonl manifest of them",
+        help="mesh (OBJ, PLY, OFF, STL, GLB) or point cloud (.xyz, .pwn, .ply, .pcd, .las, .laz; with or without "
+        "normals), or a folder, quoted glob or .csv/.jsonl manifest of them",
     )
     fit.add_argument("--field", default="neurbf", help=f"one of {', '.join(PRESET_NAMES['sdf'])} (default neurbf)")
     add_run_arguments(fit, "runs/<shape>-<field>")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
+from rbfield.memory import available_memory
 
 #: Conservative output estimate: surface area (unit-cube units) of a normalized shape.
 _AREA_BOUND = 6.0
@@ -38,23 +39,11 @@ def estimated_bytes(resolution: int, block: int = 8, chunk: int = 2**17) -> int:
     return int(blocks * 16 + chunk * 64 + triangles * _BYTES_PER_TRIANGLE)
 
 
-def available_bytes() -> int:
-    """Memory the OS reports as available (MemAvailable), or 8 GB when unknown."""
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
-
-
 def check_resolution(resolution: int, block: int = 8, chunk: int = 2**17) -> None:
     """Refuse resolutions below 8 or whose estimated memory exceeds what is available."""
     if resolution < 8:
         raise RbfieldError(f"marching-cubes resolution {resolution} is too small; use at least 8 (e.g. 256 or 512)")
-    need, have = estimated_bytes(resolution, block, chunk), available_bytes()
+    need, have = estimated_bytes(resolution, block, chunk), available_memory()
     if need > have:
         raise RbfieldError(
             f"marching cubes at {resolution}^3 may need about {need / 2**30:.1f} GB but only "

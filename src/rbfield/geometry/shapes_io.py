@@ -3,7 +3,8 @@
 Meshes: OBJ, PLY (with faces), OFF, STL, GLB/GLTF (read with trimesh; a
 scene's meshes are merged). Point clouds: ``.xyz`` / ``.pwn`` text files with
 ``x y z [nx ny nz]`` per line, a PLY without faces (normals from its
-``nx ny nz`` vertex properties), or a PCD file (:mod:`rbfield.geometry.pcd_io`).
+``nx ny nz`` vertex properties), a PCD file (:mod:`rbfield.geometry.pcd_io`), or a
+LAS/LAZ lidar file (:mod:`rbfield.geometry.las_io`; needs the ``las`` extra).
 Coordinates are in the file's own units. A point cloud's points are cleaned and
 its normals estimated if need be by :func:`rbfield.geometry.raw_points.prepare_points`.
 
@@ -23,12 +24,13 @@ import numpy as np
 
 from rbfield.errors import RbfieldError, ShapeWarning
 from rbfield.geometry.edge_defects import edge_defects
+from rbfield.geometry.las_io import read_las
 from rbfield.geometry.mesh_pieces import face_areas
 from rbfield.geometry.pcd_io import read_pcd
 from rbfield.geometry.raw_points import MIN_POINTS, Preparation, prepare_points
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
-POINT_EXTENSIONS = (".xyz", ".pwn", ".ply", ".pcd")
+POINT_EXTENSIONS = (".xyz", ".pwn", ".ply", ".pcd", ".las", ".laz")
 #: The mesh files rbfield writes.
 MESH_OUTPUT_EXTENSIONS = (".ply", ".obj", ".glb")
 #: Fraction of the unit cube taken by the longest side of a normalized shape.
@@ -141,6 +143,8 @@ def load_shape(
         return _point_cloud(path, *_read_xyz(path), normals, outliers, denoise)
     if suffix == ".pcd":
         return _point_cloud(path, *read_pcd(path), normals, outliers, denoise)
+    if suffix in (".las", ".laz"):
+        return _point_cloud(path, *read_las(path), normals, outliers, denoise)
     import trimesh
 
     try:

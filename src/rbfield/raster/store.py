@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from rbfield.errors import RbfieldError
+from rbfield.memory import amount, available_memory
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: Rows copied per band out of Pillow's decoded image.
@@ -48,16 +49,6 @@ _PILLOW_BAND_ROWS = 256
 #: Pillow modes read as they are, and the modes others are converted to.
 _PILLOW_DIRECT = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 1, "I;16L": 1, "I;16B": 1}
 _PILLOW_CONVERT = {"1": "L", "P": "RGB", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "La": "LA", "RGBa": "RGBA"}
-
-
-def available_memory() -> int:
-    """Bytes of memory the system can hand out now: MemAvailable from
-    /proc/meminfo where there is one, else free pages x page size."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as file:
-        for line in file:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def check_fits(
@@ -81,18 +72,13 @@ def check_fits(
     available = available_memory()
     limit = available if max_bytes is None else min(max_bytes, available)
     if size + extra > limit:
-        decoding = f" (+{_amount(extra)} while decoding)" if extra else ""
-        cap = f" (capped at {_amount(max_bytes)})" if max_bytes is not None and max_bytes < available else ""
+        decoding = f" (+{amount(extra)} while decoding)" if extra else ""
+        cap = f" (capped at {amount(max_bytes)})" if max_bytes is not None and max_bytes < available else ""
         raise RbfieldError(
-            f"{name}: {width} x {height} x {channels} x {itemsize} bytes = {_amount(size)}{decoding} needed, "
-            f"{_amount(limit)} available{cap}; use a smaller image or free memory"
+            f"{name}: {width} x {height} x {channels} x {itemsize} bytes = {amount(size)}{decoding} needed, "
+            f"{amount(limit)} available{cap}; use a smaller image or free memory"
         )
     return size
-
-
-def _amount(size: int) -> str:
-    """Bytes as '3.00 GB' or '12.5 MB'."""
-    return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
 
 
 def check_image_file(path: str | os.PathLike) -> Path:
