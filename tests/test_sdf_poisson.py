@@ -62,3 +62,17 @@ def test_baseline_is_refused_for_a_dataset_and_without_open3d(tmp_path, monkeypa
         main(["compare", "sdf", shared_file("meshes", "kitten.xyz"), "--baseline", "poisson", "--out", str(out)]) == 2
     )
     assert "rbfield[poisson]" in capsys.readouterr().err and not out.exists()  # refused before any fit
+
+
+@needs_open3d
+def test_poisson_reads_the_cloud_with_the_fields_options(tmp_path):
+    """--normals estimate and --outliers keep reach screened Poisson's input too."""
+    data = np.loadtxt(shared_file("meshes", "kitten.xyz"))
+    low, high = data[:, :3].min(axis=0), data[:, :3].max(axis=0)
+    strays = low + np.random.default_rng(5).random((30, 3)) * (high - low)
+    path = tmp_path / "kitten-strays.xyz"
+    np.savetxt(path, np.vstack([data, np.hstack([strays, data[:30, 3:]])]))
+    default = fit_poisson(path, tmp_path / "default", metric_samples=2000)
+    kept = fit_poisson(path, tmp_path / "kept", metric_samples=2000, normals="estimate", outliers="keep")
+    assert default["poisson_points"] < len(data) + 30 == kept["poisson_points"]
+    assert default["poisson_estimated_normals"] is False and kept["poisson_estimated_normals"] is True

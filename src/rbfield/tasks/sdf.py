@@ -529,7 +529,11 @@ def compare_sdf(
             f"in {reports[-1]['seconds']:.1f} s"
         )
     if baseline is not None:
-        reports.append(fit_poisson(path, out / NAME, metric_samples, train.seed, overwrite=overwrite))
+        reports.append(
+            fit_poisson(
+                path, out / NAME, metric_samples, train.seed, overwrite=overwrite, normals=normals, outliers=outliers
+            )
+        )
         log(
             f"{NAME}: IoU {format_metric(reports[-1]['iou'], 4)}, NAE {format_metric(reports[-1]['nae_deg'], 2)} deg "
             f"in {reports[-1]['seconds']:.1f} s (depth {reports[-1]['poisson_depth']})"

@@ -48,8 +48,13 @@ def fit_poisson(
     seed: int = 0,
     trim_quantile: float | None = None,
     overwrite: bool = False,
+    normals: str = "auto",
+    outliers: str = "remove",
 ) -> dict:
     """Screened Poisson on a mesh or point cloud, scored like a fitted field; writes the run folder ``out``.
+
+    ``normals`` and ``outliers`` read a point cloud as the fields read it (:func:`rbfield.tasks.sdf.fit_sdf`);
+    normals rbfield would estimate are left to Open3D instead, and the points are never denoised.
 
     Returns:
         The metrics written to ``metrics.json`` (``trainable_params`` and ``steps`` are None).
@@ -59,7 +64,7 @@ def fit_poisson(
     run.check()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the fields' runs have reported them
-        shape, normalization = load_normalized(path)
+        shape, normalization = load_normalized(path, normals, outliers)
     points, normals = poisson_points(shape, seed)
     result: PoissonMesh = screened_poisson(points, normals, trim_quantile=trim_quantile)
     metrics = Reference(shape, seed=seed, samples=metric_samples).score_mesh(result.vertices, result.faces)
