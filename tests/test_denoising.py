@@ -26,12 +26,12 @@ NOISE = 0.0025
 
 
 def _noisy_scan(mesh_name: str, n_points: int = 20_000):
-    """(mesh, noisy points (N, 3), diagonal) for points sampled from a shared mesh."""
+    """(mesh, noisy points (N, 3), their true normals (N, 3), diagonal) for points sampled from a shared mesh."""
     mesh = load_shape(shared_file("meshes", mesh_name))
-    points, _ = sample_surface(mesh.vertices, mesh.faces, n_points, seed=0)
+    points, normals = sample_surface(mesh.vertices, mesh.faces, n_points, seed=0)
     diagonal = float(np.linalg.norm(np.ptp(mesh.vertices, axis=0)))
     noisy = points + np.random.default_rng(0).normal(scale=NOISE * diagonal, size=points.shape)
-    return mesh, noisy, diagonal
+    return mesh, noisy, normals, diagonal
 
 
 def _mean_distance(mesh, points: np.ndarray, diagonal: float) -> float:
@@ -41,32 +41,60 @@ def _mean_distance(mesh, points: np.ndarray, diagonal: float) -> float:
 
 @pytest.mark.parametrize("mesh_name", ["bunny00.off", "fandisk.off"])
 def test_quadric_projection_halves_the_distance_to_the_true_surface(mesh_name):
-    mesh, noisy, diagonal = _noisy_scan(mesh_name)
+    mesh, noisy, normals, diagonal = _noisy_scan(mesh_name)
     before = _mean_distance(mesh, noisy, diagonal)
     moved = noisy
     after = []
     for _ in range(3):
-        moved = project_to_quadrics(moved, 32)
+        moved, normals = project_to_quadrics(moved, normals, 32)
         after.append(_mean_distance(mesh, moved, diagonal))
-    # Measured, bunny: 0.199 % as read, then 0.083 / 0.080 / 0.083 %; fandisk 0.198, then 0.083 / 0.077 / 0.078.
+    # Measured, bunny: 0.199 % as read, then 0.076 / 0.068 / 0.067 %; fandisk 0.198, then 0.080 / 0.074 / 0.075.
     assert before > 0.0018
-    assert max(after) < 0.0010  # repeated rounds do not shrink the shape
+    assert max(after) < 0.0009  # repeated rounds do not shrink the shape
 
 
 def test_quadrics_keep_a_clean_curved_surface_where_planes_shrink_it():
     rng = np.random.default_rng(0)
     sphere = rng.normal(size=(2000, 3))
     sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
-    moved = project_to_quadrics(sphere, 32, chunk=300)  # several chunks
+    moved, normals = project_to_quadrics(sphere, sphere, 32, chunk=300)  # several chunks
     planes = local_planes(sphere, 32)
     flattened = sphere - ((sphere - planes.centroids) * planes.normals).sum(axis=1, keepdims=True) * planes.normals
     # Measured: largest radial error 0.00023 on quadrics, 0.028 on planes.
     assert np.abs(np.linalg.norm(moved, axis=1) - 1.0).max() < 0.002
     assert np.abs(np.linalg.norm(flattened, axis=1) - 1.0).max() > 0.01
+    assert np.abs((normals * sphere).sum(axis=1) - 1.0).max() < 0.01  # the quadrics' normals are radial
+
+
+def test_the_two_faces_of_a_thin_part_are_not_averaged_together():
+    """A plate thinner than a neighbourhood: each face's points keep to their own side."""
+    rng = np.random.default_rng(0)
+    face = np.column_stack([rng.random((2000, 2)), np.zeros(2000)])
+    thickness = 0.02  # a point's 32 neighbours span about 0.07 in the plane
+    points = np.concatenate([face, face + [0.0, 0.0, thickness]])
+    points[:, 2] += rng.normal(scale=0.002, size=len(points))
+    normals = np.repeat([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0]], 2000, axis=0)
+    moved, fitted = project_to_quadrics(points, normals, 32)
+    inner = (np.abs(points[:, 0] - 0.5) < 0.4) & (np.abs(points[:, 1] - 0.5) < 0.4)
+    # Measured: mean |z error| 0.0016 as read, 0.0008 after; with every normal facing +z (fits to both
+    # faces at once), 0.011: the faces meet midway.
+    assert np.abs(moved[:2000][inner[:2000], 2]).mean() < 0.001
+    assert np.abs(moved[2000:][inner[2000:], 2] - thickness).mean() < 0.001
+    assert (np.sign(fitted[:, 2]) == np.sign(normals[:, 2])).all()
+
+
+def test_denoising_keeps_the_orientation_of_estimated_normals():
+    _, noisy, truth, _ = _noisy_scan("bunny00.off")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShapeWarning)
+        prepared = prepare_points(noisy, None, "bunny", outliers="keep")
+    # Measured: 15 of 20,000 turned the wrong way (the ears); fits to neighbours of both faces: 62.
+    assert prepared.preparation.smoothing_rounds == 1
+    assert ((prepared.normals * truth).sum(axis=1) < 0).sum() <= 25
 
 
 def test_noisy_points_are_denoised_unless_switched_off():
-    mesh, noisy, diagonal = _noisy_scan("bunny00.off")
+    mesh, noisy, _, diagonal = _noisy_scan("bunny00.off")
     with pytest.warns(ShapeWarning, match="moved onto quadrics fitted to 32 neighbours in 1 round"):
         denoised = prepare_points(noisy, None, "bunny")
     assert denoised.preparation.smoothing_rounds == 1
@@ -89,7 +117,7 @@ def test_clean_points_are_not_moved():
 
 
 def test_scores_and_poisson_take_the_points_as_measured(tmp_path):
-    _, noisy, _ = _noisy_scan("bunny00.off", 5_000)
+    _, noisy, _, _ = _noisy_scan("bunny00.off", 5_000)
     path = tmp_path / "noisy.xyz"
     np.savetxt(path, noisy)
     with warnings.catch_warnings():
@@ -104,7 +132,7 @@ def test_scores_and_poisson_take_the_points_as_measured(tmp_path):
 
 
 def test_denoise_flag_reaches_the_fit(tmp_path):
-    _, noisy, _ = _noisy_scan("bunny00.off", 5_000)
+    _, noisy, _, _ = _noisy_scan("bunny00.off", 5_000)
     path = tmp_path / "noisy.xyz"
     np.savetxt(path, noisy)
     fast = ["--params", "60k", "--steps", "30", "--batch", "1024", "--res", "32", "--metric-samples", "2000"]

@@ -11,10 +11,12 @@
 * :func:`noise_level` -- the median RMS distance of points from their local
   planes, relative to the bounding box's diagonal: an upper bound of the noise's
   standard deviation, as curvature adds to it.
+* :func:`project_to_planes` -- moves each point onto its local plane, which
+  averages noise over the neighbourhood but shrinks curved parts.
 * :func:`project_to_quadrics` -- moves each point onto a quadric height field
-  fitted to its neighbourhood (an osculating jet, Cazals and Pouget 2005),
-  which averages noise over the neighbourhood without the shrinkage of a plane
-  fit on curved parts (it still rounds sharp edges).
+  fitted to the neighbours on its own side of the surface (an osculating jet,
+  Cazals and Pouget 2005), which averages noise without the plane's shrinkage
+  (it still rounds sharp edges).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ OUTLIER_VARIATION = 0.1
 MAD_SCALE = 1.4826
 #: Ridge added to the quadric fits' normal equations (their coordinates are scaled to unit RMS).
 QUADRIC_RIDGE = 1e-9
+#: Fewest same-side neighbours a quadric fit needs (it has 6 coefficients).
+MIN_QUADRIC_NEIGHBOURS = 10
 
 
 def outlier_mask(points: np.ndarray, k: int = PLANE_NEIGHBOURS, tree: cKDTree | None = None) -> np.ndarray:
@@ -69,38 +73,63 @@ def noise_level(planes: LocalPlanes, points: np.ndarray) -> float:
     return float(np.median(planes.residuals)) / diagonal if diagonal > 0 else 0.0
 
 
-def project_to_quadrics(points: np.ndarray, k: int, tree: cKDTree | None = None, chunk: int = CHUNK) -> np.ndarray:
-    """(N, 3) points each moved along its neighbourhood's normal onto a quadric fitted to its neighbourhood.
+def project_to_planes(points: np.ndarray, planes: LocalPlanes) -> np.ndarray:
+    """(N, 3) points moved along their normals onto their local planes (through the neighbourhood's centroid)."""
+    height = ((points - planes.centroids) * planes.normals).sum(axis=1, keepdims=True)
+    return points - height * planes.normals
 
-    For each point, its k nearest neighbours (itself included) get a local frame from PCA (the
-    normal: the covariance's least eigenvector), and their heights above the tangent plane a
-    least-squares quadric ``h(u, v) = c0 + c1 u + c2 v + c3 u^2 + c4 uv + c5 v^2``; the point moves
-    to ``h`` at its own (u, v). Unlike a plane, the quadric follows the surface's curvature, so
-    repeated rounds do not shrink curved parts. Memory is O(chunk k) beyond the points.
+
+def project_to_quadrics(
+    points: np.ndarray, normals: np.ndarray, k: int, tree: cKDTree | None = None, chunk: int = CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) points each moved onto a quadric fitted to its neighbourhood, and the quadric's (N, 3) unit normals there.
+
+    For each point, those of its k nearest neighbours (itself included) whose normals face the same
+    side as its own (positive dot product) get a local frame from weighted PCA, and their heights
+    above the tangent plane a least-squares quadric ``h(u, v) = c0 + c1 u + c2 v + c3 u^2 + c4 uv +
+    c5 v^2``; the point moves to ``h`` at its own (u, v), and its normal becomes the quadric's there.
+    The side test keeps the two faces of a thin part (an ear, a fin) from being averaged into one.
+    Unlike a plane, the quadric follows the surface's curvature, so repeated rounds do not shrink
+    curved parts. A point with fewer than MIN_QUADRIC_NEIGHBOURS such neighbours stays as it is.
+    Memory is O(chunk k) beyond the points.
 
     Args:
-        points: (N, 3) in any units; k: neighbours per fit (at least 6; capped at N);
+        points: (N, 3) in any units; normals: (N, 3) unit normals, consistently oriented (the side
+            test and the returned normals' signs follow them); k: neighbours per fit (capped at N);
         tree: a cKDTree of ``points``, if built; chunk: points per batch of fits.
     """
     points = np.asarray(points, dtype=np.float64)
     tree = tree or cKDTree(points)
-    moved = np.empty_like(points)
+    moved, fitted = points.copy(), np.array(normals, dtype=np.float64)
     for start, _, indices in neighbour_chunks(tree, points, k, chunk):
-        own = points[start : start + len(indices)]
+        rows = slice(start, start + len(indices))
+        own, own_normal = points[rows], fitted[rows].copy()
+        weight = ((normals[indices] * own_normal[:, None, :]).sum(-1) > 0).astype(np.float64)  # (c, k)
+        enough = weight.sum(1) >= MIN_QUADRIC_NEIGHBOURS
         neighbourhood = points[indices]  # (c, k, 3)
-        centroid = neighbourhood.mean(axis=1, keepdims=True)
+        centroid = (weight[..., None] * neighbourhood).sum(1, keepdims=True) / np.maximum(weight.sum(1), 1)[
+            :, None, None
+        ]
         centred = neighbourhood - centroid
-        _, frame = np.linalg.eigh(np.einsum("cki,ckj->cij", centred, centred))  # columns: normal, then tangents
+        _, frame = np.linalg.eigh(np.einsum("ck,cki,ckj->cij", weight, centred, centred))  # normal, then tangents
+        frame[:, :, 0] *= np.where((frame[:, :, 0] * own_normal).sum(1) < 0, -1.0, 1.0)[:, None]
         local = np.einsum("cki,cij->ckj", centred, frame)  # (c, k, 3): height, v, u
-        scale = np.sqrt((local[..., 1:] ** 2).sum(-1).mean(1))[:, None] + 1e-300  # unit RMS in the plane
+        scale = np.sqrt((weight * (local[..., 1:] ** 2).sum(-1)).sum(1) / np.maximum(weight.sum(1), 1))
+        scale = scale[:, None] + 1e-300  # unit RMS in the plane
         design = _quadric_terms(local[..., 2] / scale, local[..., 1] / scale)  # (c, k, 6)
-        normal_matrix = np.einsum("ckm,ckn->cmn", design, design) + QUADRIC_RIDGE * np.eye(6)
-        coefficients = np.linalg.solve(normal_matrix, np.einsum("ckm,ck->cm", design, local[..., 0])[..., None])
+        normal_matrix = np.einsum("ck,ckm,ckn->cmn", weight, design, design) + QUADRIC_RIDGE * np.eye(6)
+        right = np.einsum("ck,ckm,ck->cm", weight, design, local[..., 0])[..., None]
+        c = np.linalg.solve(normal_matrix, right)[..., 0]  # (c, 6)
         own_local = np.einsum("ci,cij->cj", own - centroid[:, 0], frame)
-        own_terms = _quadric_terms(own_local[:, 2:] / scale, own_local[:, 1:2] / scale)  # (c, 1, 6)
-        height = (own_terms @ coefficients)[:, 0, 0]
-        moved[start : start + len(indices)] = own + (height - own_local[:, 0])[:, None] * frame[:, :, 0]
-    return moved
+        u, v = own_local[:, 2] / scale[:, 0], own_local[:, 1] / scale[:, 0]
+        height = (_quadric_terms(u, v) * c).sum(1)
+        slope_u = (c[:, 1] + 2 * c[:, 3] * u + c[:, 4] * v) / scale[:, 0]
+        slope_v = (c[:, 2] + c[:, 4] * u + 2 * c[:, 5] * v) / scale[:, 0]
+        normal = frame[:, :, 0] - slope_u[:, None] * frame[:, :, 2] - slope_v[:, None] * frame[:, :, 1]
+        normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+        moved[rows] = np.where(enough[:, None], own + (height - own_local[:, 0])[:, None] * frame[:, :, 0], own)
+        fitted[rows] = np.where(enough[:, None], normal, own_normal)
+    return moved, fitted
 
 
 def _quadric_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:

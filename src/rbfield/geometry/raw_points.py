@@ -28,8 +28,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError, ShapeWarning
-from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_quadrics
-from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, local_planes, orient_normals
+from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_planes, project_to_quadrics
+from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, LocalPlanes, Orientation, local_planes, orient_normals
 from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_MODES, SMOOTHING_NOISE
 
 #: Where a point cloud's normals come from.
@@ -146,11 +146,20 @@ def prepare_points(
     planes = local_planes(points, PLANE_NEIGHBOURS, tree)
     noise = noise_after = noise_level(planes, points)
     estimated, pieces, rounds, read_points = normals is None, 0, 0, points
+    if estimated:
+        orientation = _estimated_normals(points, tree, planes)
+        normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
+        flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
+        reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
+        _warn(
+            f"{name}: {reason} them from {PLANE_NEIGHBOURS} neighbours, oriented consistently over "
+            f"{pieces} connected piece(s){flat}"
+        )
     while denoise == "auto" and noise_after > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
-        points = project_to_quadrics(points, SMOOTHING_NEIGHBOURS, tree)
+        points, fitted_normals = project_to_quadrics(points, normals, SMOOTHING_NEIGHBOURS, tree)
+        normals = fitted_normals if estimated else normals
         tree = cKDTree(points)
-        planes = local_planes(points, PLANE_NEIGHBOURS, tree)
-        noise_after, rounds = noise_level(planes, points), rounds + 1
+        noise_after, rounds = noise_level(local_planes(points, PLANE_NEIGHBOURS, tree), points), rounds + 1
     if noise > SMOOTHING_NOISE:
         smoothing = (
             f"; moved onto quadrics fitted to {SMOOTHING_NEIGHBOURS} neighbours in {rounds} round(s), "
@@ -159,15 +168,6 @@ def prepare_points(
             else " (kept as read: --denoise off)"
         )
         _warn(f"{name}: noisy points: noise about {noise:.2%} of the bounding box's diagonal{smoothing}")
-    if estimated:
-        orientation = orient_normals(points, planes.normals, planes.spacing, tree=tree)
-        normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
-        flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
-        reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
-        _warn(
-            f"{name}: {reason} them from {PLANE_NEIGHBOURS} neighbours, oriented consistently over "
-            f"{pieces} connected piece(s){flat}"
-        )
     preparation = Preparation(
         read,
         read - len(keep),
@@ -179,6 +179,21 @@ def prepare_points(
         pieces,
     )
     return PreparedPoints(points, normals, preparation, read_points if rounds else None)
+
+
+def _estimated_normals(points: np.ndarray, tree: cKDTree, planes: LocalPlanes) -> Orientation:
+    """Consistently oriented normals of (N, 3) points whose ``planes`` are fitted to PLANE_NEIGHBOURS.
+
+    On noisy points (above SMOOTHING_NOISE) the normals are fitted to a copy of the points projected onto
+    their local planes of SMOOTHING_NEIGHBOURS, the noise measured again after each round, at most
+    SMOOTHING_ROUNDS rounds: the projection shrinks curved parts, but its normals orient better (CGAL's
+    noisy sphere: 100 % outward against 93.9 %)."""
+    smoothed, rounds = points, 0
+    while noise_level(planes, smoothed) > SMOOTHING_NOISE and rounds < SMOOTHING_ROUNDS:
+        smoothed = project_to_planes(smoothed, local_planes(smoothed, SMOOTHING_NEIGHBOURS, tree))
+        tree = cKDTree(smoothed)
+        planes, rounds = local_planes(smoothed, PLANE_NEIGHBOURS, tree), rounds + 1
+    return orient_normals(smoothed, planes.normals, planes.spacing, tree=tree)
 
 
 def _warn(message: str) -> None:
