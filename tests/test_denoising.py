@@ -17,7 +17,7 @@ from rbfield.geometry.raw_points import prepare_points
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import PointCloud, ShapeWarning, load_shape
 from rbfield.geometry.surface_distance import points_to_mesh
-from rbfield.tasks.sdf import Reference, load_normalized
+from rbfield.tasks.sdf import Reference, load_normalized, load_sdf_field, run_surface, shape_in_domain
 from rbfield.tasks.sdf_poisson import poisson_points
 from shared_data import shared_file
 
@@ -140,3 +140,11 @@ def test_denoise_flag_reaches_the_fit(tmp_path):
         out = tmp_path / mode
         main(["fit", "sdf", str(path), "--out", str(out), "--quiet", "--denoise", mode, *fast])
         assert json.loads((out / "metrics.json").read_text())["point_cloud"]["smoothing_rounds"] == rounds
+        # The run remembers how it read its cloud, so that `export mesh --surface open` trims to the same points.
+        recorded = json.loads((out / "config.json").read_text())["point_options"]
+        assert recorded == {"normals": "auto", "outliers": "remove", "denoise": mode}
+        _, _, options = run_surface(out)
+        _, normalization = load_sdf_field(out, "cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ShapeWarning)
+            assert (shape_in_domain(path, normalization, **options).read_points is None) == (mode == "off")

@@ -302,6 +302,7 @@ def fit_sdf(
                 "batch": batch,
                 "gradient_step": signal.gradient_step,
                 "surface": surface,
+                "point_options": {"normals": normals, "outliers": outliers, "denoise": denoise},
             },
         )
         result = initialize_and_fit(field, signal, train, staging, resume, log, device=device)
@@ -383,19 +384,21 @@ def load_sdf_field(checkpoint: str | Path, device: str | torch.device = "cpu") -
     return field, Normalization.from_dict(stored)
 
 
-def run_surface(checkpoint: str | Path) -> tuple[str, str | None]:
-    """The surface mode a run was fitted with ("closed" for runs made before there was a choice)
-    and its input's path (None when its config.json is missing)."""
+def run_surface(checkpoint: str | Path) -> tuple[str, str | None, dict]:
+    """The surface mode a run was fitted with ("closed" for runs made before there was a choice), its
+    input's path (None when its config.json is missing) and how its point cloud was read (the
+    ``normals``, ``outliers`` and ``denoise`` of :func:`load_shape`; empty for older runs: the defaults)."""
     config_path = resolve_field_path(checkpoint).parent / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    return config.get("surface", "closed"), config.get("input")
+    return config.get("surface", "closed"), config.get("input"), config.get("point_options", {})
 
 
-def shape_in_domain(path: str | Path, normalization: Normalization) -> Mesh | PointCloud:
-    """A mesh or point cloud in the input's coordinates, mapped into the domain by ``normalization``."""
+def shape_in_domain(path: str | Path, normalization: Normalization, **point_options: str) -> Mesh | PointCloud:
+    """A mesh or point cloud in the input's coordinates (read with ``point_options``, see :func:`load_shape`),
+    mapped into the domain by ``normalization``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        shape = load_shape(path)
+        shape = load_shape(path, **point_options)
     return mapped_into_domain(shape, normalization)
 
 
@@ -416,7 +419,7 @@ def export_mesh(
     """
     check_mesh_output(out)
     check_resolution(resolution)
-    recorded, input_path = run_surface(checkpoint)
+    recorded, input_path, point_options = run_surface(checkpoint)
     surface = check_surface_mode(surface or recorded)
     if surface == "open" and (input_path is None or not Path(input_path).exists()):
         raise RbfieldError(
@@ -425,7 +428,7 @@ def export_mesh(
     field, normalization = load_sdf_field(checkpoint, resolve_device(device))
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
     if surface == "open":
-        shape = shape_in_domain(input_path, normalization)
+        shape = shape_in_domain(input_path, normalization, **point_options)
         vertices, faces, _ = finish_surface(surface, vertices, faces, shape, resolution, min_piece_share)
     if len(faces) == 0:
         raise RbfieldError(f"{checkpoint}: the field has no zero crossing at {resolution}^3; nothing to export")
