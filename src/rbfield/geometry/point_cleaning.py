@@ -105,26 +105,24 @@ def project_to_quadrics(
         rows = slice(start, start + len(indices))
         own, own_normal = points[rows], fitted[rows].copy()
         weight = ((normals[indices] * own_normal[:, None, :]).sum(-1) > 0).astype(np.float64)  # (c, k)
-        enough = weight.sum(1) >= MIN_QUADRIC_NEIGHBOURS
+        count = weight.sum(1)
+        enough = count >= MIN_QUADRIC_NEIGHBOURS
         neighbourhood = points[indices]  # (c, k, 3)
-        centroid = (weight[..., None] * neighbourhood).sum(1, keepdims=True) / np.maximum(weight.sum(1), 1)[
-            :, None, None
-        ]
-        centred = neighbourhood - centroid
+        centroid = (weight[..., None] * neighbourhood).sum(1) / np.maximum(count, 1)[:, None]  # (c, 3)
+        centred = neighbourhood - centroid[:, None, :]
         _, frame = np.linalg.eigh(np.einsum("ck,cki,ckj->cij", weight, centred, centred))  # normal, then tangents
         frame[:, :, 0] *= np.where((frame[:, :, 0] * own_normal).sum(1) < 0, -1.0, 1.0)[:, None]
         local = np.einsum("cki,cij->ckj", centred, frame)  # (c, k, 3): height, v, u
-        scale = np.sqrt((weight * (local[..., 1:] ** 2).sum(-1)).sum(1) / np.maximum(weight.sum(1), 1))
-        scale = scale[:, None] + 1e-300  # unit RMS in the plane
-        design = _quadric_terms(local[..., 2] / scale, local[..., 1] / scale)  # (c, k, 6)
+        scale = np.sqrt((weight * (local[..., 1:] ** 2).sum(-1)).sum(1) / np.maximum(count, 1)) + 1e-300  # (c,)
+        design = _quadric_terms(local[..., 2] / scale[:, None], local[..., 1] / scale[:, None])  # (c, k, 6)
         normal_matrix = np.einsum("ck,ckm,ckn->cmn", weight, design, design) + QUADRIC_RIDGE * np.eye(6)
         right = np.einsum("ck,ckm,ck->cm", weight, design, local[..., 0])[..., None]
-        c = np.linalg.solve(normal_matrix, right)[..., 0]  # (c, 6)
-        own_local = np.einsum("ci,cij->cj", own - centroid[:, 0], frame)
-        u, v = own_local[:, 2] / scale[:, 0], own_local[:, 1] / scale[:, 0]
-        height = (_quadric_terms(u, v) * c).sum(1)
-        slope_u = (c[:, 1] + 2 * c[:, 3] * u + c[:, 4] * v) / scale[:, 0]
-        slope_v = (c[:, 2] + c[:, 4] * u + 2 * c[:, 5] * v) / scale[:, 0]
+        coefficients = np.linalg.solve(normal_matrix, right)[..., 0]  # (c, 6)
+        own_local = np.einsum("ci,cij->cj", own - centroid, frame)
+        u, v = own_local[:, 2] / scale, own_local[:, 1] / scale
+        height = (_quadric_terms(u, v) * coefficients).sum(1)
+        c1, c2, c3, c4, c5 = coefficients[:, 1:].T
+        slope_u, slope_v = (c1 + 2 * c3 * u + c4 * v) / scale, (c2 + c4 * u + 2 * c5 * v) / scale
         normal = frame[:, :, 0] - slope_u[:, None] * frame[:, :, 2] - slope_v[:, None] * frame[:, :, 1]
         normal /= np.linalg.norm(normal, axis=1, keepdims=True)
         moved[rows] = np.where(enough[:, None], own + (height - own_local[:, 0])[:, None] * frame[:, :, 0], own)
