@@ -22,6 +22,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+import trimesh
 from skimage import data
 
 from rbfield.cli import main
@@ -698,10 +699,15 @@ def test_a_point_cloud_without_normals_warns_and_fits_well(tmp_path, capsys):
     np.savetxt(cloud, points)
     out = tmp_path / "run"
     capsys.readouterr()
-    fast = ["--params", "20k", "--steps", "200", "--batch", "1024", "--res", "32", "--metric-samples", "5000"]
+    # 60k parameters: at 20k neither the points as read nor the denoised ones give a sphere in 200 steps
+    # (meshes of 3.4x and 6.6x its area; the denoised one scored a Chamfer-L1 of 0.061, as read 0.027).
+    fast = ["--params", "60k", "--steps", "200", "--batch", "1024", "--res", "32", "--metric-samples", "5000"]
     code = main(["fit", "sdf", str(cloud), "--out", str(out), "--quiet", *fast])
     output = capsys.readouterr().out
     assert "warning:" in output and "no normals; estimating them" in output
     metrics = json.loads((out / "metrics.json").read_text())
     assert code == 0 and metrics["quality_problem"] is None
+    # Measured: Chamfer-L1 0.0236 (as read: 0.0218); median radial error of the mesh 0.039 (as read: 0.048).
     assert metrics["chamfer_l1"] < 0.05, metrics["chamfer_l1"]
+    radii = np.linalg.norm(trimesh.load(out / "mesh.ply").vertices, axis=1)
+    assert np.median(np.abs(radii - 1.0)) < 0.06
