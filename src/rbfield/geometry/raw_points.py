@@ -160,12 +160,9 @@ def prepare_points(
             f"{name}: {reason} them from {PLANE_NEIGHBOURS} neighbours, oriented consistently over "
             f"{pieces} connected piece(s){flat}"
         )
-    denoising = denoise == "auto" and noise > SMOOTHING_NOISE
-    while denoising and rounds < SMOOTHING_ROUNDS and (rounds < SMOOTHING_MIN_ROUNDS or noise_after > SMOOTHING_NOISE):
-        points, fitted_normals = project_to_quadrics(points, normals, SMOOTHING_NEIGHBOURS, tree)
+    if denoise == "auto" and noise > SMOOTHING_NOISE:
+        points, fitted_normals, rounds, noise_after = _denoised(points, normals, tree)
         normals = fitted_normals if estimated else normals
-        tree = cKDTree(points)
-        noise_after, rounds = noise_level(local_planes(points, PLANE_NEIGHBOURS, tree), points), rounds + 1
     if noise > SMOOTHING_NOISE:
         smoothing = (
             f"; moved onto quadrics fitted to {SMOOTHING_NEIGHBOURS} neighbours in {rounds} round(s), "
@@ -200,6 +197,19 @@ def _estimated_normals(points: np.ndarray, tree: cKDTree, planes: LocalPlanes) -
         tree = cKDTree(smoothed)
         planes, rounds = local_planes(smoothed, PLANE_NEIGHBOURS, tree), rounds + 1
     return orient_normals(smoothed, planes.normals, planes.spacing, tree=tree)
+
+
+def _denoised(points: np.ndarray, normals: np.ndarray, tree: cKDTree) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """(N, 3) noisy points moved onto local quadrics (:func:`project_to_quadrics`), their (N, 3) quadric
+    normals, the rounds run and the noise left: SMOOTHING_MIN_ROUNDS rounds, then more while the noise
+    measured after a round is above SMOOTHING_NOISE, at most SMOOTHING_ROUNDS."""
+    for rounds in range(1, SMOOTHING_ROUNDS + 1):
+        points, normals = project_to_quadrics(points, normals, SMOOTHING_NEIGHBOURS, tree)
+        tree = cKDTree(points)
+        noise_after = noise_level(local_planes(points, PLANE_NEIGHBOURS, tree), points)
+        if rounds >= SMOOTHING_MIN_ROUNDS and noise_after <= SMOOTHING_NOISE:
+            break
+    return points, normals, rounds, noise_after
 
 
 def _warn(message: str) -> None:
