@@ -12,7 +12,10 @@ distances are in unit-cube units. Signs: negative inside.
   the face normal at GRADIENT_POINTS surface samples per step.
 * :class:`PointCloudSDF` -- no distances are known; the oriented points are
   read as surfels (:mod:`rbfield.geometry.surfel_distance`), whose signed
-  distance gives the targets. The pool takes the input points as its surface
+  distance gives the targets; farther than NEAR_SPACINGS sample spacings from
+  the samples, the sign comes from a flood fill of free space when that is
+  sealed (:mod:`rbfield.geometry.enclosure`), so a patch of wrong normals
+  cannot turn the space around it inside out. The pool takes the input points as its surface
   part (target 0) and jitters them for the near part. The loss is MAPE, as
   for a mesh, plus three terms on the field's gradient
   (:func:`gradient_terms`): gradients equal to the normals at the input
@@ -35,10 +38,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from rbfield.geometry.enclosure import UNKNOWN, Enclosure
 from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
-from rbfield.geometry.surfel_distance import SurfelDistance
+from rbfield.geometry.surfel_distance import RADIUS_FRACTION, SurfelDistance
 from rbfield.ops import tree_query
 from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP
 from rbfield.spec import SignalSpec
@@ -71,6 +75,10 @@ ORIENTATION_PROBE = 1e-4
 INWARD_WARNING_SHARE = 0.01
 #: Weights of a point-cloud fit's gradient terms beside MAPE (weight 1).
 NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT = 0.1, 0.05, 0.1
+#: Farther than this from a point cloud's samples (in sample spacings: median distances to the 4th
+#: nearest one), a target's sign comes from the flood fill where it decides one, not from the few
+#: nearest normals.
+NEAR_SPACINGS = 1.5
 #: The spurious-zero penalty is exp(-SPURIOUS_SHARPNESS |f|) (1/domain units),
 #: at off-surface points whose target is at least SPURIOUS_DISTANCE away.
 SPURIOUS_SHARPNESS, SPURIOUS_DISTANCE = 100.0, 0.02
@@ -431,6 +439,8 @@ class PointCloudSDF(PooledSDF):
     ):
         self.cloud = cloud
         self.surfels = SurfelDistance(cloud.points, cloud.normals)
+        self.enclosure = Enclosure(self.surfels, seed)
+        self.near_distance = NEAR_SPACINGS * float(np.median(self.surfels.radii)) / RADIUS_FRACTION
         self.input_points = torch.from_numpy(cloud.points.astype(np.float32))
         self.input_normals = torch.from_numpy(cloud.normals.astype(np.float32))
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
@@ -444,4 +454,9 @@ class PointCloudSDF(PooledSDF):
         return self.surfels.points[picks], self.surfels.normals[picks]
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
-        return self.surfels(points)
+        """The surfels' signed distance; its sign, farther than ``near_distance`` from them, from the
+        flood fill (:class:`~rbfield.geometry.enclosure.Enclosure`) where that has one."""
+        distance = self.surfels(points)
+        sides = self.enclosure.sides(points)
+        far = (np.abs(distance) > self.near_distance) & (sides != UNKNOWN)
+        return np.where(far, sides * np.abs(distance), distance)
