@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 
 import numpy as np
 import pytest
 
+import rbfield.tasks.sdf as sdf_task
 from rbfield.cli import main
 from rbfield.errors import RbfieldError
 from rbfield.geometry.pcd_io import read_pcd
@@ -79,7 +81,7 @@ def test_outliers_are_removed_and_counted():
         prepare_points(np.concatenate([points, strays]), None, "bunny")
 
 
-def test_outliers_keep_leaves_every_point(tmp_path):
+def test_outliers_keep_leaves_every_point(tmp_path, monkeypatch):
     """``outliers="keep"`` (``--outliers keep``) skips the removal: a clean cloud keeps its sparse points."""
     mesh = load_shape(shared_file("meshes", "bunny00.off"))
     points, normals = sample_surface(mesh.vertices, mesh.faces, 5_000, seed=0)
@@ -98,6 +100,14 @@ def test_outliers_keep_leaves_every_point(tmp_path):
     fast = ["--params", "60k", "--steps", "30", "--batch", "1024", "--res", "32", "--metric-samples", "2000"]
     main(["fit", "sdf", str(path), "--out", str(tmp_path / "run"), "--quiet", "--outliers", "keep", *fast])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["point_cloud"]["outliers"] == 0
+    # eval sdf reads the run's own input as the fit read it, and any other file with the defaults.
+    reads = []
+    monkeypatch.setattr(sdf_task, "load_shape", lambda shape, **options: reads.append(options) or load_shape(shape))
+    copy = tmp_path / "copy.xyz"
+    shutil.copyfile(path, copy)
+    for against in (path, copy):
+        assert main(["eval", "sdf", str(tmp_path / "run"), "--against", str(against), *fast[-4:]]) == 0
+    assert reads == [{"normals": "auto", "outliers": "keep", "denoise": "auto"}, {}]
 
 
 def _bunny_distance(mesh, points):

@@ -393,6 +393,14 @@ def run_surface(checkpoint: str | Path) -> tuple[str, str | None, dict]:
     return config.get("surface", "closed"), config.get("input"), config.get("point_options", {})
 
 
+def _same_file(first: str | Path, second: str | Path) -> bool:
+    """Whether two paths name one existing file."""
+    try:
+        return Path(first).samefile(second)
+    except OSError:
+        return False
+
+
 def shape_in_domain(path: str | Path, normalization: Normalization, **point_options: str) -> Mesh | PointCloud:
     """A mesh or point cloud in the input's coordinates (read with ``point_options``, see :func:`load_shape`),
     mapped into the domain by ``normalization``."""
@@ -449,11 +457,15 @@ def evaluate_checkpoint(
     coordinates (mapped into the domain with the field's own normalization).
 
     ``surface`` "open" trims the mesh to ``against`` before scoring, "closed" does not; None takes
-    the run's own mode."""
+    the run's own mode. When ``against`` is the run's own input, it is read as the fit read it (its
+    recorded ``normals``, ``outliers`` and ``denoise``), so the scores match the run's metrics.json;
+    any other file is read with the defaults."""
     check_resolution(resolution)
-    surface = check_surface_mode(surface or run_surface(checkpoint)[0])
+    recorded, input_path, point_options = run_surface(checkpoint)
+    surface = check_surface_mode(surface or recorded)
     field, normalization = load_sdf_field(checkpoint, resolve_device(device))
-    shape = shape_in_domain(against, normalization)
+    own_input = input_path is not None and _same_file(against, input_path)
+    shape = shape_in_domain(against, normalization, **(point_options if own_input else {}))
     vertices, faces = shape_mesh(field, resolution, min_piece_share)
     vertices, faces, surface_report = finish_surface(surface, vertices, faces, shape, resolution, min_piece_share)
     return {
