@@ -10,7 +10,9 @@ Inputs (each written as an .xyz file in OUT, in the source's own units):
   ``--holes`` balls of radius 5 % of the diagonal removed (centres: random
   input points, seed 1);
 * from ``--cgal DIR`` (CGAL's ``points_3`` demo data), each cloud in
-  ``--clouds`` as it is, with its own normals where it has them.
+  ``--clouds`` as it is, with its own normals where it has them;
+* each file in ``--scans`` (any point cloud rbfield reads, e.g. an aerial
+  lidar LAS/LAZ file) as it is.
 
 Each input is reconstructed twice:
 
@@ -19,13 +21,18 @@ Each input is reconstructed twice:
   without normals gets rbfield's own normal estimate. Its time is training
   plus mesh extraction.
 * screened Poisson (rbfield.geometry.poisson_baseline, Open3D): the file's
-  normals, or Open3D's when it has none; depth from the point spacing; no
-  trimming. Its time is normal estimation plus the reconstruction.
+  normals, or Open3D's when it has none; depth from the point spacing;
+  trimmed by density with ``--trim Q`` (the vertices below that quantile
+  removed), untrimmed by default. Its time is normal estimation plus the
+  reconstruction.
+
+``--surface open`` fits every input as an open surface (``rbfield fit sdf
+--surface open``).
 
 Scores (rbfield.geometry.surface_distance), in % of the reference's bounding-box
 diagonal: Chamfer-L1 to the clean mesh (``--samples`` points on each mesh), or,
-for a CGAL cloud, to its input points (the mean of the two directions, input
-point to mesh and mesh sample to nearest input point). Needs the ``poisson``
+for a CGAL cloud or a scan, to its input points as read (the mean of the two
+directions, input point to mesh and mesh sample to nearest input point). Needs the ``poisson``
 extra.
 
     python bench/raw_scans.py --cgal CGAL_DATA/points_3 --threads 1
@@ -99,7 +106,7 @@ def chamfer_percent(vertices: np.ndarray, faces: np.ndarray, reference: Mesh | N
     if reference is not None:
         metrics = mesh_to_mesh(vertices, faces, reference.vertices, reference.faces, samples=samples)
         return 100 * metrics["chamfer_l1_rel"], metrics
-    metrics = mesh_to_points(vertices, faces, cloud.points, samples=samples)
+    metrics = mesh_to_points(vertices, faces, cloud.measured, samples=samples)
     return 50 * (metrics["points_to_mesh_mean_rel"] + metrics["mesh_to_points_mean_rel"]), metrics
 
 
@@ -114,10 +121,13 @@ def run_one(args, name: str, path: Path, cloud: PointCloud, reference: Mesh | No
         log=lambda *_: None,
         metric_samples=1000,  # scored below, in the input's units
         overwrite=True,
+        surface=args.surface,
     )
     fitted = read_mesh(args.out / f"{path.stem}-neurbf" / "mesh.ply")
     ours, ours_metrics = chamfer_percent(fitted.vertices, fitted.faces, reference, cloud, args.samples)
-    poisson = screened_poisson(cloud.points, None if cloud.normals_estimated else cloud.normals)
+    poisson = screened_poisson(
+        cloud.measured, None if cloud.normals_estimated else cloud.normals, trim_quantile=args.trim
+    )
     theirs, theirs_metrics = chamfer_percent(poisson.vertices, poisson.faces, reference, cloud, args.samples)
     return {
         "input": name,
@@ -148,6 +158,10 @@ def inputs(args):
             cloud = load_shape(path)
             normals = "file normals" if not cloud.normals_estimated else "no normals"
             yield f"CGAL {cloud_name}, {normals}", path, cloud, None
+    for scan in filter(None, args.scans.split(",")):
+        cloud = load_shape(scan)
+        normals = "file normals" if not cloud.normals_estimated else "no normals"
+        yield f"{Path(scan).name}, {normals}", Path(scan), cloud, None
 
 
 def main() -> int:
@@ -158,6 +172,9 @@ def main() -> int:
     parser.add_argument("--holes", type=int, default=3, help="balls cut out of the holes variant (0: none)")
     parser.add_argument("--cgal", help="CGAL's points_3 folder (from libcgal-demo's data.tar.gz)")
     parser.add_argument("--clouds", default="hippo1.ply,oni.pwn,blobby.xyz,radar.xyz,building.ply")
+    parser.add_argument("--scans", default="", help="more point-cloud files, comma-separated")
+    parser.add_argument("--surface", choices=("closed", "open"), default="closed", help="rbfield's surface mode")
+    parser.add_argument("--trim", type=float, help="screened Poisson's density quantile to trim (default: none)")
     parser.add_argument("--params", default="500k")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
     parser.add_argument("--res", type=int, default=256, help="marching-cubes resolution of rbfield's mesh")
@@ -169,9 +186,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [
-        f"rbfield: neurbf, {args.params} parameters, {args.steps} steps, {args.res}^3 mesh; screened Poisson: "
-        f"Open3D, depth from the point spacing, untrimmed. Chamfer-L1 in % of the bbox diagonal, {args.samples:,} "
-        f"samples per mesh; {args.threads} thread(s).",
+        f"rbfield: neurbf, {args.params} parameters, {args.steps} steps, {args.res}^3 mesh, --surface "
+        f"{args.surface}; screened Poisson: Open3D, depth from the point spacing, "
+        f"{f'density trimmed at {args.trim}' if args.trim else 'untrimmed'}. Chamfer-L1 in % of the bbox diagonal, "
+        f"{args.samples:,} samples per mesh; {args.threads} thread(s).",
         "",
         "| input | points | against | rbfield Chamfer-L1 | Poisson Chamfer-L1 | rbfield s | Poisson s (depth) |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
