@@ -11,7 +11,7 @@ grows a blob several sample spacings wide. A flood fill needs no normals:
   samples;
 * the free voxels fall into connected pieces (6-connected): the piece that touches the
   grid's border is outside; a piece the band encloses is inside, or a cavity, whichever
-  most of its voxel centres are by the surfels' signs (VOTE_SAMPLES of them at most);
+  most of its voxel centres are by the surfels' signs (VOTES_PER_PIECE of them at most);
 * the outside piece is trusted only if the flood was *sealed*: the enclosed pieces hold
   at least SEALED_SHARE of the volume the oriented samples enclose (the divergence
   theorem, which a few wrong normals barely move). A scan with a hole lets the flood
@@ -22,8 +22,9 @@ On 20,000 points sampled from each of the four shared meshes, with noise of 0.25
 diagonal, the enclosed pieces held 43-65 % of that volume; with three holes cut out of
 each, at most 0.3 %.
 
-Memory: O(R^3) for a grid of side R <= MAX_RESOLUTION: about 13 bytes a voxel while it
-is built (labels and nearest-voxel indices), 1 byte after.
+Memory: O(R^3) for a grid of side R <= MAX_RESOLUTION: up to about 20 bytes a voxel while
+it is built (labels and nearest-voxel indices), 1 byte after. Time: 2 million samples of the
+bunny (a 260 x 258 x 204 grid) took 6.6 s.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ SEALED_SHARE = 0.1
 #: Surface area one sample stands for, in squared distances to its 4th nearest neighbour (0.84 for
 #: uniformly random samples, 0.5 for a square grid of them).
 AREA_PER_SAMPLE = 0.7
-#: Most free-voxel centres whose surfel sign is read for the enclosed pieces' votes.
-VOTE_SAMPLES = 2**20
+#: Voxel centres of each enclosed piece whose surfel sign is read for its vote (a surfel query far from
+#: the points is slow: 2**20 of them inside 2 million points took more than 15 minutes).
+VOTES_PER_PIECE = 256
 
 OUTSIDE, UNKNOWN, INSIDE = 1, 0, -1
 
@@ -55,7 +57,7 @@ class Enclosure:
 
     Args:
         surfels: the oriented samples (any units; ``sides`` takes queries in the same units).
-        seed: picks the voted voxel centres when there are more than VOTE_SAMPLES.
+        seed: picks the voxel centres that vote.
 
     Attributes:
         sealed: whether the flood fill was sealed; if not, every side is UNKNOWN.
@@ -108,11 +110,13 @@ class Enclosure:
         return np.clip(cells, 0, np.asarray(self.shape) - 1)
 
     def _enclosed_sides(self, pieces, enclosed, surfels, rng) -> np.ndarray:
-        """Side of each enclosed piece (in index order): the side most of its voxel centres have by the surfels."""
-        free = np.flatnonzero(enclosed[pieces.ravel()])
-        if len(free) > VOTE_SAMPLES:
-            free = rng.choice(free, VOTE_SAMPLES, replace=False)
+        """Side of each enclosed piece (in index order): the side most of VOTES_PER_PIECE of its voxel
+        centres, drawn at random, have by the surfels."""
+        free = rng.permutation(np.flatnonzero(enclosed[pieces.ravel()]))
         labels = pieces.ravel()[free]
+        order = np.argsort(labels, kind="stable")
+        rank = np.arange(len(order)) - np.searchsorted(labels[order], labels[order])
+        free, labels = free[order[rank < VOTES_PER_PIECE]], labels[order[rank < VOTES_PER_PIECE]]
         centres = (np.stack(np.unravel_index(free, self.shape), axis=1) + 0.5) * self.voxel + self.origin
         inside = surfels(centres) < 0
         votes_in = np.bincount(labels, inside, minlength=len(enclosed))
