@@ -11,6 +11,7 @@ import trimesh
 
 from rbfield.cli import main
 from rbfield.errors import RbfieldError
+from rbfield.geometry import open_surface
 from rbfield.geometry.edge_defects import edge_defects
 from rbfield.geometry.marching_cubes import extract_mesh
 from rbfield.geometry.mesh_pieces import face_areas
@@ -69,6 +70,30 @@ def test_a_hemisphere_cloud_comes_back_open_along_its_rim():
     assert abs(report["boundary_length"] - rim) < BOUNDARY_TOLERANCE * rim
     assert kept_vertices[kept_faces].reshape(-1, 3)[:, 2].min() > centre[2] - 2 * report["trim_threshold"]
     assert edge_defects(kept_faces).non_manifold == 0
+
+
+def test_a_thin_shell_around_an_open_sheet_loses_its_back(monkeypatch):
+    """A field may wrap an open sheet in a thin closed shell whose two sides both lie near the input:
+    here a shell 0.03 thick around a sphere, against 3,000 points (and outward normals) of its upper
+    hemisphere. The inner side faces against the points' normals and is trimmed as a back face,
+    leaving the outer upper half with one rim; without the rule both sides stay (two rims)."""
+    rng = np.random.default_rng(0)
+    directions = rng.normal(size=(6000, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    directions = directions[directions[:, 2] > 0]
+    centre, radius, half_thickness = np.full(3, 0.5), 0.3, 0.015
+    cloud = PointCloud(centre + radius * directions, directions)
+    centre_t = torch.tensor(centre)
+    vertices, faces = extract_mesh(lambda x: ((x.double() - centre_t).norm(dim=1) - radius).abs() - half_thickness, 128)
+    kept_vertices, kept_faces, report = finish_surface("open", vertices, faces, cloud, 128, 0.01)
+    assert report["boundary_loops"] == 1
+    corners = kept_vertices[kept_faces]
+    outward = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    facing_out = (outward * (corners.mean(axis=1) - centre)).sum(axis=1) > 0
+    assert np.linalg.norm(outward[facing_out], axis=1).sum() > 0.99 * np.linalg.norm(outward, axis=1).sum()
+    assert np.linalg.norm(corners.reshape(-1, 3) - centre, axis=1).min() > radius
+    monkeypatch.setattr(open_surface, "BACK_FACE_COSINE", -2.0)  # no face is a back face
+    assert finish_surface("open", vertices, faces, cloud, 128, 0.01)[2]["boundary_loops"] == 2
 
 
 def test_a_well_sampled_closed_cloud_loses_nothing():

@@ -32,6 +32,14 @@ discretisation and the fit's small offsets from the input.
    its two boundary neighbours, BOUNDARY_SMOOTHING times, which takes the
    marching-cubes zigzag out of the new rims.
 
+**Back faces.** A field fitted to a single open sheet (a terrain, a range scan)
+can wrap it in a thin closed shell: the sheet's top side, and a bottom side a
+few sample spacings under it, both near the input and so both supported. For
+a point cloud, a face whose normal points against the normal of its nearest
+input point (cosine below BACK_FACE_COSINE) is the shell's back and is trimmed
+with the unsupported faces (pinholes among them filled the same way). A mesh
+input's face winding is not trusted for this: its back faces are kept.
+
 The figures behind the constants are in docs/shapes.md ("Open surfaces").
 """
 
@@ -57,6 +65,8 @@ SPACING_NEIGHBOURS = 8
 SPACING_FACTOR, VOXEL_FACTOR = 2.0, 1.0
 #: Unsupported regions smaller than a disc of this many tau in radius are pinholes, kept.
 FILL_RADIUS_FACTOR = 2.0
+#: A face whose normal has a cosine below this with its nearest input point's normal is a back face.
+BACK_FACE_COSINE = -0.5
 #: Passes of boundary smoothing (each moves a rim vertex half-way to its neighbours' midpoint).
 BOUNDARY_SMOOTHING = 4
 #: A closed-mode fit warns when more than this share of its mesh's area is capped (unsupported
@@ -72,23 +82,26 @@ class Support:
         points: (N, 3) points on the input surface.
         spacing: (N,) mean distance of each to its SPACING_NEIGHBOURS nearest others.
         tree: a k-d tree of ``points``.
+        normals: (N, 3) their unit outward normals (a point cloud's), or None (a mesh's samples).
     """
 
     points: np.ndarray
     spacing: np.ndarray
     tree: cKDTree
+    normals: np.ndarray | None = None
 
     @classmethod
     def of(cls, shape: Mesh | PointCloud, seed: int = 0) -> Support:
         """The support of a normalized mesh (its area-uniform samples) or point cloud (its points)."""
         if isinstance(shape, Mesh):
             points, _ = sample_surface(shape.vertices, shape.faces, SUPPORT_SAMPLES, seed)
+            normals = None
         else:
-            points = np.asarray(shape.points, dtype=np.float64)
+            points, normals = np.asarray(shape.points, dtype=np.float64), np.asarray(shape.normals, dtype=np.float64)
         tree = cKDTree(points)
         neighbours = min(SPACING_NEIGHBOURS, len(points) - 1)
         distances, _ = tree.query(points, k=neighbours + 1)
-        return cls(points, distances[:, 1:].mean(axis=1), tree)
+        return cls(points, distances[:, 1:].mean(axis=1), tree, normals)
 
     def thresholds(
         self, queries: np.ndarray, voxel: float, factors: tuple[float, float] = (SPACING_FACTOR, VOXEL_FACTOR)
@@ -206,6 +219,18 @@ def unsupported_shares(
     }
 
 
+def back_faces(vertices: np.ndarray, faces: np.ndarray, support: Support) -> np.ndarray:
+    """(F,) bool: faces whose normal has a cosine below BACK_FACE_COSINE with the normal of the input
+    point nearest their centroid (none when the support has no normals)."""
+    if support.normals is None or len(faces) == 0:
+        return np.zeros(len(faces), dtype=bool)
+    corners = vertices[faces]
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals = cross / np.maximum(np.linalg.norm(cross, axis=1, keepdims=True), 1e-300)
+    _, index = nearest(support.tree, corners.mean(axis=1))
+    return (normals * support.normals[index]).sum(axis=1) < BACK_FACE_COSINE
+
+
 def trim_unsupported(
     vertices: np.ndarray,
     faces: np.ndarray,
@@ -214,7 +239,8 @@ def trim_unsupported(
     min_share: float,
     factors: tuple[float, float] = (SPACING_FACTOR, VOXEL_FACTOR),
 ) -> Trimmed:
-    """Remove the faces the input does not support, and clean the new rims (module docstring).
+    """Remove the faces the input does not support and the back faces, and clean the new rims
+    (module docstring).
 
     Args:
         vertices: (V, 3) the extracted mesh, domain units; faces: (F, 3) int indices.
@@ -226,8 +252,11 @@ def trim_unsupported(
     shares = unsupported_shares(vertices, faces, support, voxel, factors)
     if len(faces) == 0:
         return Trimmed(vertices, faces, shares)
-    unsupported, _ = _unsupported_after_fill(vertices, faces, support, voxel, factors)
-    kept_faces = _drop_ragged(faces[~unsupported])
+    unsupported, threshold = _unsupported_after_fill(vertices, faces, support, voxel, factors)
+    back = _fill_pinholes(
+        vertices, faces, back_faces(vertices, faces, support), np.pi * (FILL_RADIUS_FACTOR * threshold) ** 2
+    )
+    kept_faces = _drop_ragged(faces[~(unsupported | back)])
     kept, kept_faces = drop_small_pieces(vertices, kept_faces, min_share)
     smoothed = _smooth_boundary(vertices[kept], kept_faces, BOUNDARY_SMOOTHING)
     return Trimmed(smoothed, kept_faces, shares)
