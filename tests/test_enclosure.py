@@ -47,7 +47,7 @@ def _queries(cloud: PointCloud) -> np.ndarray:
 def test_far_signs_of_a_noisy_thin_scan_follow_the_flood_fill_not_its_wrong_normals():
     # About 2 % of the camel's estimated normals are wrong, in patches on its thin feet, ears and tail;
     # the surfels alone then put blobs of space around them inside (measured: 7.0 % of these queries
-    # farther than 0.02 from the surface get the wrong sign from the surfels, 0.02 % with the flood fill).
+    # farther than 0.02 from the surface get the wrong sign from the surfels, 0.004 % with the flood fill).
     cloud, mesh = _noisy_camel()
     signal = PointCloudSDF(cloud, pool_size=2**12)
     assert signal.enclosure.sealed
