@@ -32,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from rbfield.geometry.surfel_distance import RADIUS_FRACTION, SurfelDistance
+from rbfield.geometry.point_normals import piece_volumes
+from rbfield.geometry.surfel_distance import SurfelDistance
 
 #: Voxel side, in sample spacings (the median distance to each point's 4th nearest neighbour).
 VOXEL_SPACINGS = 1.0
@@ -66,11 +67,10 @@ class Enclosure:
 
     def __init__(self, surfels: SurfelDistance, seed: int = 0):
         points = surfels.points
-        spacings = surfels.radii / RADIUS_FRACTION
         low, high = points.min(0), points.max(0)
         margin_voxels = 2 + BAND_VOXELS
         largest_voxel = float((high - low).max()) / (MAX_RESOLUTION - 2 * margin_voxels - 1)
-        self.voxel = max(VOXEL_SPACINGS * float(np.median(spacings)), largest_voxel)
+        self.voxel = max(VOXEL_SPACINGS * float(np.median(surfels.spacing)), largest_voxel)
         margin = margin_voxels * self.voxel
         self.origin = low - margin
         self.shape = tuple(int(n) for n in np.ceil((high - low + 2 * margin) / self.voxel))
@@ -83,8 +83,8 @@ class Enclosure:
         enclosed[border] = False
         enclosed[0] = False  # the band
         sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-        moments = AREA_PER_SAMPLE * spacings**2 * ((points - points.mean(0)) * surfels.normals).sum(1)
-        samples_volume = abs(moments.sum()) / 3.0
+        areas = AREA_PER_SAMPLE * surfels.spacing**2
+        samples_volume = abs(piece_volumes(points, surfels.normals, areas, np.zeros(len(points), np.int64))[0][0])
         self.sealed = bool(sizes[enclosed].sum() * self.voxel**3 >= SEALED_SHARE * samples_volume > 0)
         if not self.sealed:
             self.side_grid = np.zeros(self.shape, np.int8)

@@ -41,6 +41,10 @@ class SurfelDistance:
 
     Args:
         points: (N, 3) input points; normals: (N, 3) unit outward normals.
+
+    Attributes:
+        spacing: (N,) distance from each point to its RADIUS_NEIGHBOUR-th nearest other point.
+        radii: (N,) the surfels' radii, RADIUS_FRACTION * spacing.
     """
 
     def __init__(self, points: np.ndarray, normals: np.ndarray):
@@ -48,8 +52,9 @@ class SurfelDistance:
         self.normals = np.asarray(normals, dtype=np.float64)
         self.tree = cKDTree(self.points)
         k = min(RADIUS_NEIGHBOUR + 1, len(self.points))
-        spacing, _ = tree_query(self.tree.query, self.points, k=k)
-        self.radii = RADIUS_FRACTION * np.asarray(spacing).reshape(len(self.points), k)[:, -1]
+        distances, _ = tree_query(self.tree.query, self.points, k=k)
+        self.spacing = np.asarray(distances).reshape(len(self.points), k)[:, -1]
+        self.radii = RADIUS_FRACTION * self.spacing
 
     def __call__(self, queries: np.ndarray) -> np.ndarray:
         """(Q, 3) query points -> (Q,) signed distances (domain units, negative inside)."""

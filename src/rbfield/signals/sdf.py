@@ -42,7 +42,7 @@ from rbfield.geometry.enclosure import UNKNOWN, Enclosure
 from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
-from rbfield.geometry.surfel_distance import RADIUS_FRACTION, SurfelDistance
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.ops import tree_query
 from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP
 from rbfield.spec import SignalSpec
@@ -440,7 +440,7 @@ class PointCloudSDF(PooledSDF):
         self.cloud = cloud
         self.surfels = SurfelDistance(cloud.points, cloud.normals)
         self.enclosure = Enclosure(self.surfels, seed)
-        self.near_distance = NEAR_SPACINGS * float(np.median(self.surfels.radii)) / RADIUS_FRACTION
+        self.near_distance = NEAR_SPACINGS * float(np.median(self.surfels.spacing))
         self.input_points = torch.from_numpy(cloud.points.astype(np.float32))
         self.input_normals = torch.from_numpy(cloud.normals.astype(np.float32))
         super().__init__(name, batch_size, pool_size, refresh_every, seed)
