@@ -25,10 +25,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from data_paths import MESHES
 
 #: The elephant scan of the shared data folder beside the checkout.
-MESH = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes" / "elephant.off")
+MESH = str(MESHES / "elephant.off")
 
 #: libgomp's spin count when OMP_WAIT_POLICY names no policy (milliseconds of spinning); GOMP_SPINCOUNT overrides
 #: rbfield's default, so these rows behave as before rbfield set a brief spin on import.

@@ -25,14 +25,15 @@ import sys
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from data_paths import MESHES
+
 SHARED_SCANS = ("elephant.off", "fandisk.off", "kitten.xyz")
 CGAL_SCANS = ("bull.off", "pig.off", "femur.off")
 
 
 def dataset(cgal: Path | None) -> list[Path]:
     """The scans that exist: the shared ones, then the libcgal-demo ones if their folder is given."""
-    scans = [SHARED / name for name in SHARED_SCANS]
+    scans = [MESHES / name for name in SHARED_SCANS]
     if cgal is not None:
         scans += [cgal / name for name in CGAL_SCANS]
     missing = [str(p) for p in scans if not p.is_file()]

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
+from data_paths import PHOTOS
+
 BLOCK = 512
 
 

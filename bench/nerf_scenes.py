@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from data_paths import MESHES, SCENES
+from rbfield.geometry.triangles import face_areas
 
 
 def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     a, b, c = (vertices[faces[:, i]] for i in range(3))
-    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    areas = face_areas(vertices, faces)
     chosen = rng.choice(len(faces), size=count, p=areas / areas.sum())
     r1, r2 = rng.random((2, count))
     s = np.sqrt(r1)
@@ -72,7 +73,7 @@ def chamfer_l1(points_a: np.ndarray, points_b: np.ndarray) -> float:
 def reference_points(scene: Path, count: int = 200_000) -> np.ndarray:
     normalization = json.loads((scene / "normalization.json").read_text())
     matrix = np.asarray(normalization["source_to_scene"])
-    vertices, faces = read_off(DATA / "meshes" / normalization["source_mesh"])
+    vertices, faces = read_off(MESHES / normalization["source_mesh"])
     vertices = vertices @ matrix[:3, :3].T + matrix[:3, 3]
     return sample_surface(vertices, faces, count)
 
@@ -126,7 +127,7 @@ def main() -> None:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for scene_name in args.scenes.split(","):
-        scene = DATA / "nerf" / scene_name
+        scene = SCENES / scene_name
         for field in args.fields.split(","):
             run = Path(args.out) / f"{scene_name}-{field}"
             if args.score_only:

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from data_paths import MESHES
 from rbfield.geometry.point_normals import local_planes, orient_normals
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import load_shape
-
-MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 
 
 def centroid_rule(points: np.ndarray, normals: np.ndarray) -> np.ndarray:

@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_paths import MESHES
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.geometry.mesh_pieces import face_areas
 from rbfield.geometry.open_surface import Support, boundary_summary, trim_unsupported
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape
+from rbfield.geometry.triangles import face_areas
 from rbfield.signals.sdf import winding_sdf
 
-MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 OPEN_SCANS = ("lion-head", "head", "mannequin-devil")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from data_paths import MESHES
 from rbfield.decoders.chunked_mlp import plain_mlp
 from rbfield.decoders.mlp import MLP
 from rbfield.encodings.grid import MultiresGrid, grid_lookup, grid_lookup_reference
@@ -128,7 +129,7 @@ def neighbour_case(n_points: int, k: int):
     from rbfield.signals.sdf import MeshSDF
     from rbfield.tasks.sdf import load_normalized
 
-    mesh, _ = load_normalized(Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes" / "bunny00.off")
+    mesh, _ = load_normalized(MESHES / "bunny00.off")
     signal = MeshSDF(mesh, batch_size=n_points)
     field = build_field("neurbf", signal.spec(), "500k")
     field.initialize(signal)

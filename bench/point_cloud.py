@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_paths import MESHES
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, load_shape
 from rbfield.io import atomic_write_bytes
 from rbfield.tasks.sdf import DEFAULT_STEPS, evaluate_checkpoint, fit_sdf
 from rbfield.train import TrainConfig
-
-MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 
 
 def write_cloud(mesh: Mesh, n_points: int, path: Path) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from data_paths import MESHES
 
 
 def write_cloud(mesh_name: str, n_points: int, noise: float, path: Path) -> None:

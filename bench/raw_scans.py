@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_paths import MESHES
 from rbfield.errors import RbfieldError
 from rbfield.geometry.poisson_baseline import screened_poisson
 from rbfield.geometry.shape_metrics import sample_surface
@@ -59,7 +60,6 @@ from rbfield.io import atomic_write_bytes, atomic_write_json
 from rbfield.tasks.sdf import DEFAULT_STEPS, fit_sdf
 from rbfield.train import TrainConfig
 
-MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 #: Radius of each hole, as a fraction of the mesh's bounding-box diagonal.
 HOLE_RADIUS = 0.05
 

@@ -14,7 +14,6 @@ from rbfield.errors import RbfieldError
 from rbfield.geometry import open_surface
 from rbfield.geometry.edge_defects import edge_defects
 from rbfield.geometry.marching_cubes import extract_mesh
-from rbfield.geometry.mesh_pieces import face_areas
 from rbfield.geometry.open_surface import (
     OPEN_WARNING_SHARE,
     Support,
@@ -25,6 +24,7 @@ from rbfield.geometry.open_surface import (
     open_surface_hint,
 )
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape
+from rbfield.geometry.triangles import face_areas
 from rbfield.signals.sdf import winding_sdf
 from shared_data import shared_file
 

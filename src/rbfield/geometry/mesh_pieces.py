@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rbfield.geometry.triangles import face_areas
+
 #: Mesh pieces with less area than this share of the largest piece's are dropped.
 MIN_PIECE_SHARE = 0.01
 
@@ -26,12 +28,6 @@ def face_pieces(n_vertices: int, faces: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
     _, vertex_piece = connected_components(graph, directed=False)
     return vertex_piece[faces[:, 0]]
-
-
-def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F,) triangle areas, in squared vertex units."""
-    corners = vertices[faces]
-    return 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
 
 
 def drop_small_pieces(vertices: np.ndarray, faces: np.ndarray, min_share: float) -> tuple[np.ndarray, np.ndarray]:

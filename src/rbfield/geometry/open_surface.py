@@ -51,10 +51,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError
-from rbfield.geometry.mesh_pieces import drop_small_pieces, face_areas, face_pieces
+from rbfield.geometry.mesh_pieces import drop_small_pieces, face_pieces
 from rbfield.geometry.nearest import nearest
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, PointCloud
+from rbfield.geometry.triangles import face_areas, face_normals
 from rbfield.signals.sdf_defaults import SURFACE_MODES
 
 #: Area-uniform samples of a mesh input that stand for its surface.
@@ -224,11 +225,8 @@ def back_faces(vertices: np.ndarray, faces: np.ndarray, support: Support) -> np.
     point nearest their centroid (none when the support has no normals)."""
     if support.normals is None or len(faces) == 0:
         return np.zeros(len(faces), dtype=bool)
-    corners = vertices[faces]
-    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = cross / np.maximum(np.linalg.norm(cross, axis=1, keepdims=True), 1e-300)
-    _, index = nearest(support.tree, corners.mean(axis=1))
-    return (normals * support.normals[index]).sum(axis=1) < BACK_FACE_COSINE
+    _, index = nearest(support.tree, vertices[faces].mean(axis=1))
+    return (face_normals(vertices, faces) * support.normals[index]).sum(axis=1) < BACK_FACE_COSINE
 
 
 def trim_unsupported(

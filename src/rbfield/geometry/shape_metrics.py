@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.geometry.nearest import nearest
+from rbfield.geometry.triangles import face_cross_products
 
 #: F-score threshold in unit-cube domain units (1% of the domain side).
 FSCORE_TAU = 0.01
@@ -48,15 +49,15 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int = 
     """
     rng = np.random.default_rng(seed)
     corners = vertices[faces]  # (F, 3, 3)
-    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    doubled_area = np.linalg.norm(cross, axis=1)
-    chosen = rng.choice(len(faces), size=n, p=doubled_area / doubled_area.sum())
+    cross = face_cross_products(vertices, faces)
+    doubled_areas = np.linalg.norm(cross, axis=1)
+    chosen = rng.choice(len(faces), size=n, p=doubled_areas / doubled_areas.sum())
     u, v = rng.random(n), rng.random(n)
     flip = u + v > 1
     u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
     c = corners[chosen]
     points = c[:, 0] + u[:, None] * (c[:, 1] - c[:, 0]) + v[:, None] * (c[:, 2] - c[:, 0])
-    normals = cross[chosen] / doubled_area[chosen, None].clip(min=1e-300)
+    normals = cross[chosen] / doubled_areas[chosen, None].clip(min=1e-300)
     return points, normals
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from rbfield.errors import RbfieldError, ShapeWarning
 from rbfield.geometry.edge_defects import edge_defects
 from rbfield.geometry.las_io import read_las
-from rbfield.geometry.mesh_pieces import face_areas
 from rbfield.geometry.pcd_io import read_pcd
 from rbfield.geometry.raw_points import MIN_POINTS, Preparation, prepare_points
+from rbfield.geometry.triangles import face_areas
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 POINT_EXTENSIONS = (".xyz", ".pwn", ".ply", ".pcd", ".las", ".laz")

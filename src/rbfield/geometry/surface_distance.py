@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from rbfield.errors import RbfieldError
 from rbfield.geometry.nearest import QUERY_CHUNK, nearest
 from rbfield.geometry.shape_metrics import NearestPairs, fscore, pair_metrics, sample_surface
+from rbfield.geometry.triangles import face_areas
 
 #: Area-uniform samples per mesh, unless told otherwise.
 SAMPLES = 200_000
@@ -51,9 +52,7 @@ def has_area(vertices: np.ndarray, faces: np.ndarray) -> bool:
     """Whether a mesh, (V, 3) vertices and (F, 3) faces, has any surface to sample."""
     if len(faces) == 0:
         return False
-    corners = vertices[faces]
-    doubled_areas = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
-    return bool(doubled_areas.sum() > 0)
+    return bool(face_areas(vertices, faces).sum() > 0)
 
 
 def mesh_to_mesh(

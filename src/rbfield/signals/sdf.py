@@ -43,6 +43,7 @@ from rbfield.geometry.mesh_pieces import face_pieces
 from rbfield.geometry.shape_metrics import sample_surface, sign_iou
 from rbfield.geometry.shapes_io import Mesh, PointCloud, ShapeWarning
 from rbfield.geometry.surfel_distance import SurfelDistance
+from rbfield.geometry.triangles import face_areas, face_normals
 from rbfield.ops import tree_query
 from rbfield.signals.sdf_defaults import DEFAULT_BATCH, DIFFERENCE_STEP
 from rbfield.spec import SignalSpec
@@ -114,11 +115,9 @@ def outward_faces(mesh: Mesh) -> tuple[np.ndarray, float]:
     wound against its neighbours turns the signs around it too, so it cannot
     be told apart and is left as given.
     """
-    corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
-    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    areas = np.linalg.norm(cross, axis=1)  # twice the face areas: only their ratios matter here
-    normals = cross / areas.clip(min=1e-300)[:, None]
-    centroids = corners.mean(axis=1)
+    areas = face_areas(mesh.vertices, mesh.faces)
+    normals = face_normals(mesh.vertices, mesh.faces)
+    centroids = mesh.vertices[mesh.faces].mean(axis=1)
     ahead, behind = np.split(
         winding_sdf(
             mesh, np.concatenate([centroids + ORIENTATION_PROBE * normals, centroids - ORIENTATION_PROBE * normals])
