@@ -12,7 +12,7 @@ import numpy as np
 
 from rbfield.cli import main
 from rbfield.geometry.shapes_io import load_shape
-from rbfield.tasks.sdf_poisson import fit_poisson
+from rbfield.tasks.sdf_poisson import fit_poisson, trim_for_surface
 from shared_data import shared_file
 from test_poisson_baseline import needs_open3d
 
@@ -76,3 +76,19 @@ def test_poisson_reads_the_cloud_with_the_fields_options(tmp_path):
     kept = fit_poisson(path, tmp_path / "kept", metric_samples=2000, normals="estimate", outliers="keep")
     assert default["poisson_points"] < len(data) + 30 == kept["poisson_points"]
     assert default["poisson_estimated_normals"] is False and kept["poisson_estimated_normals"] is True
+
+
+def test_poisson_trim_defaults_to_the_open_surface_practice():
+    assert trim_for_surface("closed", None) is None and trim_for_surface("open", None) == 0.01
+    assert trim_for_surface("open", 0.0) is None and trim_for_surface("closed", 0.05) == 0.05
+
+
+@needs_open3d
+def test_compare_trims_poisson_on_an_open_surface(tmp_path):
+    kitten = shared_file("meshes", "kitten.xyz")
+    command = ["compare", "sdf", kitten, "--fields", "instant-ngp", "--baseline", "poisson", "--surface", "open"]
+    assert main([*command, "--out", str(tmp_path / "open"), *FAST]) == 0
+    assert main([*command, "--poisson-trim", "0", "--out", str(tmp_path / "kept"), *FAST]) == 0
+    trimmed, kept = (json.loads((tmp_path / run / "poisson" / "metrics.json").read_text()) for run in ("open", "kept"))
+    assert trimmed["poisson_trim_quantile"] == 0.01 and kept["poisson_trim_quantile"] is None
+    assert trimmed["mesh_faces"] < kept["mesh_faces"]

@@ -161,6 +161,13 @@ def register(verbs: dict, commands) -> None:
         choices=["poisson"],
         help="also reconstruct with screened Poisson (Open3D; pip install 'rbfield[poisson]') and add its row",
     )
+    compare.add_argument(
+        "--poisson-trim",
+        type=float,
+        metavar="QUANTILE",
+        help="remove screened Poisson's vertices below this density quantile (default 0.01 with "
+        "--surface open, none otherwise; 0 keeps all)",
+    )
     _add_shape_training_arguments(compare)
     add_dataset_arguments(compare)
     compare.set_defaults(handler=handler(_TASKS, "cmd_compare_sdf"))

@@ -497,19 +497,21 @@ def compare_sdf(
     surface: str = "closed",
     outliers: str = "remove",
     denoise: str = "auto",
+    poisson_trim: float | None = None,
 ) -> list[dict]:
     """Fit every named field at one budget and settings; write compare.json/.md.
 
     Each field's run folder ``out/<field>`` is written as by :func:`fit_sdf`; ``overwrite`` replaces
     finished ones. ``baseline="poisson"`` adds screened Poisson's row and run folder ``out/poisson``
-    (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra). Every run folder is checked
+    (:mod:`rbfield.tasks.sdf_poisson`; needs the ``poisson`` extra), trimmed to ``poisson_trim``'s density
+    quantile (None: 0.01 for an open surface, nothing for a closed one). Every run folder is checked
     before the first fit starts. ``normals``, ``surface``, ``outliers`` and ``denoise`` are each fit's
     (:func:`fit_sdf`); screened Poisson reads the points as measured (:mod:`rbfield.tasks.sdf_poisson`).
     """
     out = Path(out)
     check_surface_mode(surface)
     if baseline is not None:
-        from rbfield.tasks.sdf_poisson import NAME, fit_poisson, import_open3d
+        from rbfield.tasks.sdf_poisson import NAME, fit_poisson, import_open3d, trim_for_surface
 
         import_open3d()
         RunFolder(out / NAME, overwrite=overwrite).check()
@@ -546,7 +548,14 @@ def compare_sdf(
     if baseline is not None:
         reports.append(
             fit_poisson(
-                path, out / NAME, metric_samples, train.seed, overwrite=overwrite, normals=normals, outliers=outliers
+                path,
+                out / NAME,
+                metric_samples,
+                train.seed,
+                trim_quantile=trim_for_surface(surface, poisson_trim),
+                overwrite=overwrite,
+                normals=normals,
+                outliers=outliers,
             )
         )
         log(
@@ -675,6 +684,7 @@ def cmd_compare_sdf(args) -> int:
             surface=args.surface,
             outliers=args.outliers,
             denoise=args.denoise,
+            poisson_trim=args.poisson_trim,
         )
     print((out / "compare.md").read_text(), end="")
     print(f"results in {out}/ (compare.md, compare.json, one run folder per field)")

@@ -32,6 +32,17 @@ from rbfield.tasks.sdf import METRIC_SETTINGS, SURFACE_SAMPLES, Reference, load_
 MESH_POINTS = 100_000
 #: The baseline's name in tables and its run folder's name.
 NAME = "poisson"
+#: Density quantile trimmed from the reconstruction of an open surface (``--surface open``) unless told
+#: otherwise: the usual practice, which removes the surface Poisson invents across holes and beyond the scan.
+OPEN_SURFACE_TRIM = 0.01
+
+
+def trim_for_surface(surface: str, trim_quantile: float | None) -> float | None:
+    """The density quantile to trim: ``trim_quantile`` when given (0 keeps everything), else
+    :data:`OPEN_SURFACE_TRIM` for an open surface and None for a closed one."""
+    if trim_quantile is not None:
+        return trim_quantile or None
+    return OPEN_SURFACE_TRIM if surface == "open" else None
 
 
 def poisson_points(shape: Mesh | PointCloud, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
