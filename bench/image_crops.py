@@ -128,9 +128,10 @@ def fit_crop(patch: np.ndarray, name: str, field: str, settings, params: str, st
     }
 
 
-def field_settings(field: str, neurbf_overrides: dict):
-    """A field's image settings: its preset's, with ``neurbf_overrides`` replacing fields for neurbf."""
-    settings = default_settings(field, "image")
+def field_settings(field: str, neurbf_overrides: dict, spec: rbfield.SignalSpec | None = None, budget=None):
+    """A field's image settings: its preset's (for an image of ``spec`` at ``budget``; None: a crop), with
+    ``neurbf_overrides`` replacing fields for neurbf."""
+    settings = default_settings(field, "image", spec, budget)
     return replace(settings, **neurbf_overrides) if field == "neurbf" else settings
 
 

@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 import rbfield
+from data_paths import PHOTOS
 from image_crops import cached_fit, field_settings
 from rbfield.io import atomic_write_json
 from rbfield.ops import keep_freed_memory_mapped, return_freed_memory
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 DEFAULT_PHOTOS = "ladybird-2560x1600.jpg,twowings-2560x1600.jpg,wood-2560x1920.jpg"
 THRESHOLDS = (45.0, 50.0)
 
@@ -44,6 +45,12 @@ def seconds_to(history: list[dict], threshold: float) -> float | None:
         if entry.get("psnr_subset", entry.get("psnr")) >= threshold:
             return entry["seconds"]
     return None
+
+
+def photo_spec(path: Path) -> rbfield.SignalSpec:
+    """The image signal's spec of the photo at ``path``, from its header (the presets choose by size)."""
+    with Image.open(path) as image:
+        return rbfield.SignalSpec("image", 2, len(image.getbands()), image.size)
 
 
 def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dict:
@@ -103,7 +110,7 @@ def main() -> int:
             sys.exit(f"no photo {path}")
         for field in args.fields.split(","):
             label = args.label if field == "neurbf" else "preset"
-            settings = field_settings(field, overrides)
+            settings = field_settings(field, overrides, photo_spec(path), args.params)
             tag = f"{path.stem}-{field}-{label}-{args.params}-{args.time:g}s-b{args.batch}-t{args.threads}"
             fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, args))
             return_freed_memory()

@@ -9,6 +9,7 @@ import torch
 
 from rbfield import PRESETS, SignalSpec, build_field, default_settings, field_from_config, load_field, save_field
 from rbfield.errors import RbfieldError
+from rbfield.fields.registry import NEURBF_LARGE_IMAGE
 from rbfield.signals.radiance import scene_spec
 
 SPECS = {
@@ -93,3 +94,20 @@ def test_a_field_takes_any_leading_shape():
     field = build_field("instant-ngp", SPECS["image"], "20k")
     x = torch.rand(4, 5, 2)
     assert torch.allclose(field(x), field(x.reshape(20, 2)).reshape(4, 5, 3))
+
+
+def test_neurbf_takes_its_large_image_settings_from_one_megapixel():
+    small, large = SignalSpec("image", 2, 3, (1024, 1023)), SignalSpec("image", 2, 3, (1024, 1024))
+    assert default_settings("neurbf", "image", small, "1M") == default_settings("neurbf", "image")
+    assert default_settings("neurbf", "image", large, "1M") == NEURBF_LARGE_IMAGE != default_settings("neurbf", "image")
+    # Below the large-image field's smallest budget, the image settings still fit.
+    assert default_settings("neurbf", "image", large, "20k") == default_settings("neurbf", "image")
+    build_field("neurbf", large, "20k")
+    field = build_field("neurbf", large, "1M")
+    rbf, grid = field.encoding.parts
+    assert rbf.out_dim == NEURBF_LARGE_IMAGE.channels and len(grid.layout.resolutions) == NEURBF_LARGE_IMAGE.grid_levels
+    # The grid takes most of the budget (its table rows are a power of two: 56 % here, 82 % at 4.3M on 2560x1600).
+    assert grid.table.numel() > 0.5 * field.param_counts()["trainable"]
+    assert field_from_config(field.config).config == field.config
+    chosen = build_field("neurbf", large, "1M", settings=default_settings("neurbf", "image"))
+    assert chosen.encoding.parts[0].out_dim == default_settings("neurbf", "image").channels  # given settings win

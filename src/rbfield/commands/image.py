@@ -8,6 +8,7 @@ from __future__ import annotations
 from rbfield.commands import handler
 from rbfield.datasets.command import add_dataset_arguments
 from rbfield.fields.names import PRESET_NAMES
+from rbfield.signals.image_defaults import DEFAULT_BATCH
 from rbfield.tasks.common import (
     TrainingDefaults,
     add_compare_arguments,
@@ -23,7 +24,7 @@ MAX_RENDER_SIDE = 2**24
 DEMO_STEPS = 1000
 
 TRAINING_DEFAULTS = TrainingDefaults(
-    params="128k", steps=2000, batch=2**18, batch_unit="pixels", eval_every=250, eval_what="PSNR evaluations"
+    params="128k", steps=2000, batch=DEFAULT_BATCH, batch_unit="pixels", eval_every=250, eval_what="PSNR evaluations"
 )
 
 _TASKS = "rbfield.tasks.image"

@@ -72,7 +72,7 @@ def _neurbf_layout(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> tuple[in
     return log2_table, (budget - fixed) // s.channels
 
 
-def _neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
+def neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
     """The smallest budget this module can vouch for: the grid at its smallest table, or at its share."""
     minimum_kernels = 4 * s.k_neighbours
     finest = s.grid_finest or max(spec.resolution)
@@ -92,7 +92,7 @@ def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
     """Adaptive RBFs (sinusoid composition) + a hash grid, decoded by an MLP."""
     log2_table, n_kernels = _neurbf_layout(spec, budget, s)
     if n_kernels < 4 * s.k_neighbours:
-        raise too_small("neurbf", budget, _neurbf_smallest_budget(spec, s))
+        raise too_small("neurbf", budget, neurbf_smallest_budget(spec, s))
     finest = s.grid_finest or max(spec.resolution)
     rbf = AdaptiveRBF(
         spec.in_dim,

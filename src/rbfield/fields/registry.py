@@ -8,9 +8,10 @@ architecture, custom settings included.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -42,11 +43,18 @@ class Preset:
             for image/SDF presets, or ``build(spec, budget, settings, config)`` -> a
             :class:`~rbfield.fields.radiance.RadianceField` when ``radiance`` is true.
         radiance: whether the builder makes a whole scene field.
+        choose: ``choose(spec, budget)`` -> the default settings for this signal and budget, when
+            they depend on them; None: always ``settings``.
     """
 
     settings: object
     build: Callable
     radiance: bool = False
+    choose: Callable[[SignalSpec, int], object] | None = None
+
+    def settings_for(self, spec: SignalSpec, budget: int):
+        """The default settings for a signal of this spec at this budget of trainable parameters."""
+        return self.settings if self.choose is None else self.choose(spec, budget)
 
 
 # NeuRBF's image setting follows the paper and its released image config, with two departures measured
@@ -72,6 +80,30 @@ NEURBF_IMAGE = NeuRBFSettings(
     lr_features=1e-2,
     placement_power=0.5,
 )
+# NeuRBF's large-image setting, for images of LARGE_IMAGE_PIXELS and more, measured on the 2560-pixel photos
+# (bench/large_photos.py; BENCHMARKS.md, "Large photos at equal time"). There a step sees a random batch, not
+# every pixel, and a time limit favours cheap steps. Three departures from the image setting above:
+# - up to 90 % of the budget goes to a 16-level hash grid, not 12.5 % to 2 levels (82 % at 4.3M on a
+#   2560x1600 photo, as the table's rows are a power of two);
+# - 16 channels per RBF, not 32: cheaper steps;
+# - the decoder's first-layer frequencies are [1, 10], not [1, 1000], which learn slower from sampled batches.
+NEURBF_LARGE_IMAGE = replace(
+    NEURBF_IMAGE, channels=16, grid_levels=16, grid_share=0.9, first_layer_frequencies=(1.0, 10.0)
+)
+#: Images with at least this many pixels take NEURBF_LARGE_IMAGE (at a budget it fits).
+LARGE_IMAGE_PIXELS = 2**20
+
+
+def neurbf_image_settings(spec: SignalSpec, budget: int) -> NeuRBFSettings:
+    """NeuRBF's image settings for an image of ``spec.resolution`` at ``budget`` trainable parameters: the
+    large-image ones from 1 megapixel, unless the budget is below their smallest field (about 78K at 64
+    decoder units), where the image ones still fit."""
+    large = math.prod(spec.resolution) >= LARGE_IMAGE_PIXELS
+    if large and budget >= presets.neurbf_smallest_budget(spec, NEURBF_LARGE_IMAGE):
+        return NEURBF_LARGE_IMAGE
+    return NEURBF_IMAGE
+
+
 # NeuRBF's SDF setting: tent kernel, k = 8, sinusoid frequencies 1..8, a 16-level hash grid with 1 feature
 # per level whose table takes ~55 % of the budget. Four departures from the paper, each measured
 # (docs/neurbf.md has the tables):
@@ -104,7 +136,7 @@ NEURBF_SDF = NeuRBFSettings(
 #: {preset name: {task: Preset}}.
 PRESETS: dict[str, dict[str, Preset]] = {
     "neurbf": {
-        "image": Preset(NEURBF_IMAGE, presets.build_neurbf),
+        "image": Preset(NEURBF_IMAGE, presets.build_neurbf, choose=neurbf_image_settings),
         "sdf": Preset(NEURBF_SDF, presets.build_neurbf),
         "radiance": Preset(RadianceNeuRBFSettings(), radiance.build_radiance_neurbf, radiance=True),
     },
@@ -147,9 +179,14 @@ def lookup(preset: str, task: str) -> Preset:
     return PRESETS[preset][task]
 
 
-def default_settings(preset: str, task: str):
-    """The default settings dataclass of (preset, task); edit a copy with ``dataclasses.replace``."""
-    return lookup(preset, task).settings
+def default_settings(preset: str, task: str, spec: SignalSpec | None = None, budget: int | str | None = None):
+    """The default settings dataclass of (preset, task), edit a copy with ``dataclasses.replace``.
+
+    Some presets choose by the signal's size and the budget (neurbf on images of a megapixel and more):
+    given ``spec`` and ``budget``, the settings :func:`build_field` would use; otherwise the small-signal ones.
+    """
+    entry = lookup(preset, task)
+    return entry.settings if spec is None or budget is None else entry.settings_for(spec, parse_budget(budget))
 
 
 def parse_budget(text: str | int) -> int:
@@ -178,8 +215,8 @@ def build_field(
             its task selects the settings.
         budget: trainable parameters allowed (an int, or text such as "128k").
         seed: seeds the random initialisation, so equal arguments give equal fields.
-        settings: replaces the preset's default settings (same dataclass type;
-            see :func:`default_settings`).
+        settings: replaces the preset's default settings for this signal (same
+            dataclass type; see :func:`default_settings`).
 
     Returns:
         A :class:`~rbfield.fields.field.Field` (image, SDF) or a
@@ -199,12 +236,12 @@ def build_field(
     if isinstance(spec, dict):
         spec = SignalSpec.from_dict(spec)
     entry = lookup(preset, spec.task)
-    settings = entry.settings if settings is None else settings
+    budget = parse_budget(budget)
+    settings = entry.settings_for(spec, budget) if settings is None else settings
     if type(settings) is not type(entry.settings):
         raise RbfieldError(
             f"field {preset!r} for {spec.task} takes {type(entry.settings).__name__}, not {type(settings).__name__}"
         )
-    budget = parse_budget(budget)
     config = {
         "preset": preset,
         "spec": spec.to_dict(),

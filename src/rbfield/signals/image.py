@@ -22,10 +22,9 @@ from rbfield.raster.grid import Predictor, field_predictor
 from rbfield.raster.sampling import importance_sample, init_sample_size, random_batch
 from rbfield.raster.store import PixelStore, check_image_file
 from rbfield.raster.tiled_metrics import SUBSET_PIXELS, PixelSubset, tiled_metrics
+from rbfield.signals.image_defaults import DEFAULT_BATCH
 from rbfield.spec import SignalSpec
 
-#: Pixels per training step; NeuRBF trains on 2**18 pixels per batch.
-DEFAULT_BATCH = 2**18
 #: Points per forward pass when reconstructing, to bound memory.
 RENDER_TILE = 2**16
 
