@@ -96,8 +96,8 @@ def test_a_field_takes_any_leading_shape():
     assert torch.allclose(field(x), field(x.reshape(20, 2)).reshape(4, 5, 3))
 
 
-def test_neurbf_takes_its_large_image_settings_from_one_megapixel():
-    small, large = SignalSpec("image", 2, 3, (1024, 1023)), SignalSpec("image", 2, 3, (1024, 1024))
+def test_neurbf_takes_its_large_image_settings_from_half_a_megapixel():
+    small, large = SignalSpec("image", 2, 3, (724, 724)), SignalSpec("image", 2, 3, (1024, 512))
     assert default_settings("neurbf", "image", small, "1M") == default_settings("neurbf", "image")
     assert default_settings("neurbf", "image", large, "1M") == NEURBF_LARGE_IMAGE != default_settings("neurbf", "image")
     # Below the large-image field's smallest budget, the image settings still fit.
