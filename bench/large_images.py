@@ -60,7 +60,7 @@ def write_mosaic(path: Path, megapixels: float, photos: list[np.ndarray]) -> tup
     return width, height
 
 
-def fit(image: Path, out: Path, field: str, params: str, steps: int, threads: int) -> dict:
+def fit(image: Path, out: Path, field: str, params: str, steps: int, batch: int, threads: int) -> dict:
     """One ``rbfield fit image`` in its own process; returns its metrics.json."""
     command = [
         sys.executable,
@@ -75,6 +75,8 @@ def fit(image: Path, out: Path, field: str, params: str, steps: int, threads: in
         params,
         "--steps",
         str(steps),
+        "--batch",
+        str(batch),
         "--eval-every",
         "0",
         "--out",
@@ -105,6 +107,7 @@ def main() -> int:
     parser.add_argument("--fields", default="neurbf,instant-ngp")
     parser.add_argument("--params", default="20M")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=2**18, help="pixels per step (BENCHMARKS.md: 2^18)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--scratch", help="folder for the mosaics and runs (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the mosaics and run folders in --scratch")
@@ -122,7 +125,9 @@ def main() -> int:
             image = scratch / f"mosaic-{size:g}mp.tif"
             width, height = write_mosaic(image, size, photos)
             for field in args.fields.split(","):
-                report = fit(image, scratch / f"run-{size:g}-{field}", field, args.params, args.steps, args.threads)
+                report = fit(
+                    image, scratch / f"run-{size:g}-{field}", field, args.params, args.steps, args.batch, args.threads
+                )
                 if "error" in report:
                     rows.append(f"| {field} | {width * height / 1e6:.2f} | error: {report['error']} | | | | |")
                     continue

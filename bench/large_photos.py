@@ -7,7 +7,7 @@ time in this process on ``--threads`` threads. PSNR on a fixed subset of 2^16
 pixels every ``--eval-every`` steps (the clock stopped) gives the time to reach
 45 and 50 dB; the end of each fit is scored on every pixel.
 
-    python bench/large_photos.py --time 240 --batch 65536
+    python bench/large_photos.py --time 240
     python bench/large_photos.py --time 240 --batch 65536 --fields neurbf \\
         --neurbf '{"grid_share": 0.75, "grid_levels": 16}' --label grid-heavy
 
@@ -33,6 +33,7 @@ from data_paths import PHOTOS
 from image_crops import cached_fit, field_settings
 from rbfield.io import atomic_write_json
 from rbfield.ops import keep_freed_memory_mapped, return_freed_memory
+from rbfield.signals.image_defaults import DEFAULT_BATCH
 
 DEFAULT_PHOTOS = "ladybird-2560x1600.jpg,twowings-2560x1600.jpg,wood-2560x1920.jpg"
 THRESHOLDS = (45.0, 50.0)
@@ -88,7 +89,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--fields", default="neurbf,instant-ngp")
     parser.add_argument("--params", default="4.3M")
     parser.add_argument("--time", type=float, default=240.0, help="training seconds per fit")
-    parser.add_argument("--batch", type=int, default=2**18, help="pixels per step")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="pixels per step (default: the product's)")
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--neurbf", default="{}", help="JSON overrides of neurbf's image settings")
