@@ -24,7 +24,7 @@ from rbfield.geometry.open_surface import (
     open_surface_hint,
 )
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, load_shape
-from rbfield.geometry.triangles import face_areas
+from rbfield.geometry.triangles import face_areas, face_cross_products
 from rbfield.signals.sdf import winding_sdf
 from shared_data import shared_file
 
@@ -88,7 +88,7 @@ def test_a_thin_shell_around_an_open_sheet_loses_its_back(monkeypatch):
     kept_vertices, kept_faces, report = finish_surface("open", vertices, faces, cloud, 128, 0.01)
     assert report["boundary_loops"] == 1
     corners = kept_vertices[kept_faces]
-    outward = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    outward = face_cross_products(kept_vertices, kept_faces)
     facing_out = (outward * (corners.mean(axis=1) - centre)).sum(axis=1) > 0
     assert np.linalg.norm(outward[facing_out], axis=1).sum() > 0.99 * np.linalg.norm(outward, axis=1).sum()
     assert np.linalg.norm(corners.reshape(-1, 3) - centre, axis=1).min() > radius

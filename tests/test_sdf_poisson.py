@@ -92,3 +92,10 @@ def test_compare_trims_poisson_on_an_open_surface(tmp_path):
     trimmed, kept = (json.loads((tmp_path / run / "poisson" / "metrics.json").read_text()) for run in ("open", "kept"))
     assert trimmed["poisson_trim_quantile"] == 0.01 and kept["poisson_trim_quantile"] is None
     assert trimmed["mesh_faces"] < kept["mesh_faces"]
+
+
+def test_a_bad_poisson_trim_is_refused_before_any_fit(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    kitten = shared_file("meshes", "kitten.xyz")
+    assert main(["compare", "sdf", kitten, "--baseline", "poisson", "--poisson-trim", "1.5", "--out", str(out)]) == 2
+    assert "must be in [0, 1), got 1.5" in capsys.readouterr().err and not out.exists()

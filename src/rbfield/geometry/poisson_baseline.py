@@ -81,6 +81,12 @@ class PoissonMesh:
     trim_quantile: float | None
 
 
+def check_trim_quantile(trim_quantile: float | None) -> None:
+    """Raise RbfieldError unless ``trim_quantile`` is None or in [0, 1)."""
+    if trim_quantile is not None and not 0 <= trim_quantile < 1:
+        raise RbfieldError(f"the density quantile to trim must be in [0, 1), got {trim_quantile}")
+
+
 def import_open3d():
     """The open3d module, or an RbfieldError naming the extra (and the libusb note) when it does not import."""
     try:
@@ -142,8 +148,7 @@ def screened_poisson(
     points = np.ascontiguousarray(points, dtype=np.float64)
     if len(points) < 16:
         raise RbfieldError(f"screened Poisson needs at least 16 points, got {len(points)}")
-    if trim_quantile is not None and not 0 <= trim_quantile < 1:
-        raise RbfieldError(f"the density quantile to trim must be in [0, 1), got {trim_quantile}")
+    check_trim_quantile(trim_quantile)
     started = time.perf_counter()
     spacing = median_spacing(points)
     depth = choose_depth(points, spacing) if depth is None else depth

@@ -511,8 +511,10 @@ def compare_sdf(
     out = Path(out)
     check_surface_mode(surface)
     if baseline is not None:
+        from rbfield.geometry.poisson_baseline import check_trim_quantile
         from rbfield.tasks.sdf_poisson import NAME, fit_poisson, import_open3d, trim_for_surface
 
+        check_trim_quantile(poisson_trim)
         import_open3d()
         RunFolder(out / NAME, overwrite=overwrite).check()
     for name in field_names:
