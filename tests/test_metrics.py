@@ -29,3 +29,14 @@ def test_ssim_matches_scikit_image_on_a_real_photo(band_rows):
     ours = ssim(torch.from_numpy(noisy), torch.from_numpy(photo), band_rows=band_rows)
     assert ours == pytest.approx(expected, abs=1e-6)
     assert ssim(torch.from_numpy(photo), torch.from_numpy(photo)) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("height, width", [(11, 11), (12, 43), (70, 33)])
+def test_banded_blur_equals_direct_convolution(height, width):
+    from rbfield.metrics import _blur, gaussian_window
+
+    x = torch.rand(2, 3, height, width, dtype=torch.float64, generator=torch.Generator().manual_seed(height))
+    window = gaussian_window()
+    direct = torch.nn.functional.conv2d(x.reshape(6, 1, height, width), window.view(1, 1, -1, 1))
+    direct = torch.nn.functional.conv2d(direct, window.view(1, 1, 1, -1)).reshape(2, 3, height - 10, width - 10)
+    assert torch.allclose(_blur(x, window), direct, rtol=0, atol=1e-14)

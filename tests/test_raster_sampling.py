@@ -46,19 +46,28 @@ def test_batch_cost_does_not_grow_with_the_image():
 @pytest.mark.parametrize("tile", [4, 64])  # 317 = 79 * 4 + 1: edge tiles one pixel wide
 def test_sobel_tiles_equal_the_whole_image(photo, tile):
     store = PixelStore(photo)
-    pixels = image_to_float(photo)
-    whole = sum(sobel(pixels[:, :, c]) for c in range(3))
+    whole = sobel_region(store, 0, 0, store.width, store.height)
     stitched = np.empty_like(whole)
     for x, y, w, h in tiles(store.width, store.height, tile):
         stitched[y : y + h, x : x + w] = sobel_region(store, x, y, w, h)
     np.testing.assert_array_equal(stitched, whole)
 
 
+def test_sobel_region_is_scikit_images_sobel_summed_over_channels(photo):
+    store = PixelStore(photo)
+    pixels = image_to_float(photo)
+    expected = sum(sobel(pixels[:, :, c]) for c in range(3))
+    ours = sobel_region(store, 0, 0, store.width, store.height)
+    assert ours.dtype == np.float32
+    # float32 rounding of magnitudes up to about 3: a few units in the last place
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-6)
+
+
 @pytest.mark.parametrize("power", [1.0, 0.5])
 def test_small_image_gives_every_pixel_with_its_whole_image_sobel_weight(photo, power):
-    points, weights, spacing = importance_sample(PixelStore(photo), tile=50, power=power)
-    pixels = image_to_float(photo)
-    whole = sum(sobel(pixels[:, :, c]) for c in range(3)).astype(np.float32)
+    store = PixelStore(photo)
+    points, weights, spacing = importance_sample(store, tile=50, power=power)
+    whole = sobel_region(store, 0, 0, store.width, store.height)
     assert torch.equal(points, pixel_centres(317, 203)) and spacing == 1 / 317
     expected = torch.from_numpy(whole.reshape(-1)) ** power
     torch.testing.assert_close(weights, expected, rtol=1e-6, atol=0)

@@ -40,10 +40,39 @@ def gaussian_window() -> torch.Tensor:
     return window / window.sum()
 
 
+#: Output columns per block of the banded blur (fastest of 32 / 64 / 128 on a 522x522 tile).
+BLUR_BLOCK = 32
+
+
+def _band_matrix(window: torch.Tensor, block: int) -> torch.Tensor:
+    """(block + k - 1, block) matrix whose column i holds the k window weights from row i."""
+    k = window.numel()
+    band = window.new_zeros(block + k - 1, block)
+    for column in range(block):
+        band[column : column + k, column] = window
+    return band
+
+
+def _blur_last_axis(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Valid 1-D blur of ``x`` (..., n) along its last axis: (..., n - k + 1).
+
+    The output is cut into blocks of :data:`BLUR_BLOCK` columns, each a matrix
+    product of its (BLUR_BLOCK + k - 1)-wide input strip with a banded matrix.
+    That does (BLUR_BLOCK + k - 1) / k times the multiplications of a direct
+    sum but runs as one BLAS call, about 4x faster than ``conv2d`` in float64.
+    """
+    k, n = window.numel(), x.shape[-1]
+    out = n - k + 1
+    blocks = -(-out // BLUR_BLOCK)
+    x = F.pad(x, (0, blocks * BLUR_BLOCK + k - 1 - n))
+    strips = x.unfold(-1, BLUR_BLOCK + k - 1, BLUR_BLOCK)  # (..., blocks, BLUR_BLOCK + k - 1)
+    return (strips @ _band_matrix(window, BLUR_BLOCK)).flatten(-2)[..., :out]
+
+
 def _blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Valid separable Gaussian blur of (N, 1, H, W)."""
-    x = F.conv2d(x, window.view(1, 1, -1, 1))
-    return F.conv2d(x, window.view(1, 1, 1, -1))
+    """Valid separable Gaussian blur of (..., h, w): (..., h - k + 1, w - k + 1)."""
+    rows_blurred = _blur_last_axis(x, window)
+    return _blur_last_axis(rows_blurred.transpose(-1, -2), window).transpose(-1, -2)
 
 
 def ssim_map_sum(prediction: torch.Tensor, target: torch.Tensor, window: torch.Tensor) -> tuple[float, int]:
@@ -59,12 +88,13 @@ def ssim_map_sum(prediction: torch.Tensor, target: torch.Tensor, window: torch.T
         window: :func:`gaussian_window`, on the tensors' device.
     """
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    a = prediction.double().permute(2, 0, 1)[:, None]  # (C, 1, h, w)
-    b = target.double().permute(2, 0, 1)[:, None]
-    mu_a, mu_b = _blur(a, window), _blur(b, window)
-    var_a = _blur(a * a, window) - mu_a**2
-    var_b = _blur(b * b, window) - mu_b**2
-    cov = _blur(a * b, window) - mu_a * mu_b
+    a = prediction.double().permute(2, 0, 1)  # (C, h, w)
+    b = target.double().permute(2, 0, 1)
+    moments = _blur(torch.stack([a, b, a * a, b * b, a * b]), window)  # (5, C, h - 10, w - 10)
+    mu_a, mu_b, mean_aa, mean_bb, mean_ab = moments.unbind(0)
+    var_a = mean_aa - mu_a**2
+    var_b = mean_bb - mu_b**2
+    cov = mean_ab - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return ssim_map.sum().item(), ssim_map.numel()
 
