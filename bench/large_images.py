@@ -93,8 +93,9 @@ def fit(image: Path, out: Path, field: str, params: str, steps: int, batch: int,
 @contextlib.contextmanager
 def kept_or_temporary(scratch: str | None, keep: bool) -> Iterator[Path]:
     """``scratch`` itself when keeping the files, else a temporary folder inside it, removed afterwards."""
-    if keep:
+    if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
+    if keep:
         yield Path(scratch)
         return
     with tempfile.TemporaryDirectory(dir=scratch) as temporary:
