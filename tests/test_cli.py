@@ -99,6 +99,15 @@ def test_render_region_is_the_crop_of_the_full_render(tmp_path, fitted_run):
     np.testing.assert_array_equal(iio.imread(part), iio.imread(full)[30:80, 40:104])
 
 
+def test_render_size_defaults_to_the_fitted_image(tmp_path, fitted_run, capsys):
+    given, default = tmp_path / "given.png", tmp_path / "default.png"
+    region = ["render", "image", str(fitted_run), "--region", "8,4,20,30"]
+    assert main([*region, "--size", "48x48", "--out", str(given)]) == 0
+    assert main([*region, "--out", str(default)]) == 0
+    np.testing.assert_array_equal(iio.imread(default), iio.imread(given))
+    assert "region x=8, y=4 of 48x48" in capsys.readouterr().out
+
+
 def test_render_tiff_is_tiled_pyramidal_and_equals_the_png(tmp_path, fitted_run):
     png, tiff = tmp_path / "full.png", tmp_path / "full.tif"
     for out in (png, tiff):

@@ -58,7 +58,11 @@ def register(verbs: dict, commands) -> None:
         "tile at a time (memory does not grow with the output).",
     )
     render.add_argument("checkpoint", help="run folder or field .safetensors")
-    render.add_argument("--size", required=True, help=f"output grid WIDTHxHEIGHT (sides up to {MAX_RENDER_SIDE:,})")
+    render.add_argument(
+        "--size",
+        help=f"output grid WIDTHxHEIGHT (sides up to {MAX_RENDER_SIDE:,}; default: the size of the image the field "
+        "was fitted to)",
+    )
     render.add_argument(
         "--region",
         help="write only the pixels x,y,w,h of the --size grid (e.g. 0,0,1024,768): a crop of the full render",

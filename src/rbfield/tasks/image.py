@@ -39,7 +39,9 @@ from rbfield.io import (
     atomic_write_bytes,
     atomic_write_json,
     export_compact,
+    field_task,
     load_field,
+    read_field_config,
     save_field,
 )
 from rbfield.metrics import SSIM_SIGMA, SSIM_WINDOW
@@ -443,8 +445,23 @@ def cmd_fit_image(args) -> int:
     return 0
 
 
+def fitted_image_size(checkpoint: str | Path) -> tuple[int, int]:
+    """(width, height) in pixels of the image a saved field was fitted to.
+
+    Raises:
+        RbfieldError: the checkpoint is not an image field, or its config records no size.
+    """
+    config = read_field_config(checkpoint)
+    if field_task(config) != "image":
+        raise RbfieldError(f"{checkpoint}: this field was not fitted by `rbfield fit image`")
+    resolution = (config.get("spec") or {}).get("resolution") or ()
+    if len(resolution) != 2:
+        raise RbfieldError(f"{checkpoint}: the field records no image size; give --size WIDTHxHEIGHT")
+    return int(resolution[0]), int(resolution[1])
+
+
 def cmd_render_image(args) -> int:
-    width, height = parse_size(args.size)
+    width, height = fitted_image_size(args.checkpoint) if args.size is None else parse_size(args.size)
     region = None if args.region is None else parse_region(args.region, width, height)
     device = resolve_device(args.device)
     written = render_image(args.checkpoint, width, height, args.out, bits=args.bits, region=region, device=device)
