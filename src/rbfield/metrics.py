@@ -104,7 +104,7 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, band_rows: int = 256) -
 
     Args:
         prediction, target: (H, W, C) tensors in [0, 1].
-        band_rows: output rows per band (memory ~ band_rows * W * C * 8 doubles).
+        band_rows: output rows per band (memory O(band_rows * W * C)).
     """
     if prediction.shape != target.shape:
         raise ValueError(f"shapes differ: {tuple(prediction.shape)} vs {tuple(target.shape)}")
