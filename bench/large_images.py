@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from data_paths import PHOTOS
+from rbfield.signals.image_defaults import DEFAULT_BATCH
 
 BLOCK = 512
 
@@ -108,7 +109,7 @@ def main() -> int:
     parser.add_argument("--fields", default="neurbf,instant-ngp")
     parser.add_argument("--params", default="20M")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--batch", type=int, default=2**18, help="pixels per step (BENCHMARKS.md: 2^18)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="pixels per step (default: the product's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--scratch", help="folder for the mosaics and runs (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the mosaics and run folders in --scratch")

@@ -59,7 +59,8 @@ def _blur_last_axis(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     The output is cut into blocks of :data:`BLUR_BLOCK` columns, each a matrix
     product of its (BLUR_BLOCK + k - 1)-wide input strip with a banded matrix.
     That does (BLUR_BLOCK + k - 1) / k times the multiplications of a direct
-    sum but runs as one BLAS call, about 4x faster than ``conv2d`` in float64.
+    sum but runs as one BLAS call: with it, the SSIM of a 522x522 tile takes
+    2.6x less time than with ``conv2d`` in float64 (``bench/metric_ops.py``).
     """
     k, n = window.numel(), x.shape[-1]
     out = n - k + 1

@@ -55,6 +55,7 @@ from rbfield.raster.tiled_metrics import SUBSET_PIXELS
 from rbfield.raster.writers import recording, write_png, write_tiled_tiff
 from rbfield.runs import RunFolder, check_output_file, provenance
 from rbfield.signals.image import ImageSignal
+from rbfield.spec import SignalSpec
 from rbfield.tasks.common import (
     format_metric,
     log_resume,
@@ -446,18 +447,16 @@ def cmd_fit_image(args) -> int:
 
 
 def fitted_image_size(checkpoint: str | Path) -> tuple[int, int]:
-    """(width, height) in pixels of the image a saved field was fitted to.
+    """(width, height) in pixels of the image a saved field was fitted to (its recorded signal spec).
 
     Raises:
-        RbfieldError: the checkpoint is not an image field, or its config records no size.
+        RbfieldError: the checkpoint is not an image field.
     """
     config = read_field_config(checkpoint)
     if field_task(config) != "image":
         raise RbfieldError(f"{checkpoint}: this field was not fitted by `rbfield fit image`")
-    resolution = (config.get("spec") or {}).get("resolution") or ()
-    if len(resolution) != 2:
-        raise RbfieldError(f"{checkpoint}: the field records no image size; give --size WIDTHxHEIGHT")
-    return int(resolution[0]), int(resolution[1])
+    width, height = SignalSpec.from_dict(config["spec"]).resolution
+    return width, height
 
 
 def cmd_render_image(args) -> int:
