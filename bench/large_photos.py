@@ -1,13 +1,15 @@
-"""neurbf against instant-ngp on the large real photos, at equal budget and equal training time.
+"""neurbf against instant-ngp on the large real photos, at equal budget and equal training time (or steps).
 
 The large-image setting: each field fits each photo (by default the 2560-pixel
 photos of ``../shared/data/images``) at the same trainable budget (4.3M, the
 NeuRBF paper's DIV2K budget) for the same seconds of training, one fit at a
 time in this process on ``--threads`` threads. PSNR on a fixed subset of 2^16
 pixels every ``--eval-every`` steps (the clock stopped) gives the time to reach
-45 and 50 dB; the end of each fit is scored on every pixel.
+45 and 50 dB; the end of each fit is scored on every pixel. ``--steps N``
+fits for N steps instead of a time, to compare what each step learns.
 
     python bench/large_photos.py --time 240
+    python bench/large_photos.py --steps 2000 --photos storm-1920x1280.jpg
     python bench/large_photos.py --time 240 --batch 65536 --fields neurbf \\
         --neurbf '{"grid_share": 0.75, "grid_levels": 16}' --label grid-heavy
 
@@ -62,8 +64,8 @@ def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dic
     model.initialize(signal)
     setup = time.perf_counter() - started
     train = rbfield.TrainConfig(
-        steps=None,
-        time_budget=args.time,
+        steps=args.steps,
+        time_budget=None if args.steps else args.time,
         eval_every=args.eval_every,
         checkpoint_every=0,
         checkpoint_seconds=0,
@@ -82,13 +84,20 @@ def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dic
     }
 
 
+def training_length(args: argparse.Namespace) -> str:
+    """The fit's length for cache names: "2000steps" or "240s"."""
+    return f"{args.steps}steps" if args.steps else f"{args.time:g}s"
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", default=DEFAULT_PHOTOS, help="file names in --images, comma-separated")
     parser.add_argument("--images", default=str(PHOTOS))
     parser.add_argument("--fields", default="neurbf,instant-ngp")
     parser.add_argument("--params", default="4.3M")
-    parser.add_argument("--time", type=float, default=240.0, help="training seconds per fit")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--time", type=float, default=240.0, help="training seconds per fit")
+    length.add_argument("--steps", type=int, default=None, help="training steps per fit, instead of --time")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="pixels per step (default: the product's)")
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
@@ -112,14 +121,15 @@ def main() -> int:
         for field in args.fields.split(","):
             label = args.label if field == "neurbf" else "preset"
             settings = field_settings(field, overrides, photo_spec(path), args.params)
-            tag = f"{path.stem}-{field}-{label}-{args.params}-{args.time:g}s-b{args.batch}-t{args.threads}"
+            tag = f"{path.stem}-{field}-{label}-{args.params}-{training_length(args)}-b{args.batch}-t{args.threads}"
             fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, args))
             return_freed_memory()
             rows.append({"photo": photo, "field": field, "label": label, **fit})
             print(f"{photo:26s} {field:12s} {label:12s} {fit['psnr']:6.2f} dB  {fit['steps']:6d} steps", flush=True)
     lines = [
         f"`python bench/large_photos.py --photos {args.photos} --fields {args.fields} --params {args.params} "
-        f"--time {args.time:g} --batch {args.batch} --threads {args.threads}"
+        f"{'--steps ' + str(args.steps) if args.steps else f'--time {args.time:g}'} --batch {args.batch} "
+        f"--threads {args.threads}"
         + (f" --neurbf '{args.neurbf}' --label {args.label}`" if overrides else "`"),
         "",
         "| photo | field | variant | steps | s / step | s to 45 dB | s to 50 dB | PSNR dB | SSIM |",
