@@ -676,7 +676,7 @@ def test_bad_render_image_flags(world, guard, capsys, flags, message):
 
 def test_render_image_of_a_shape_field_without_a_size_is_refused(world, guard, capsys):
     argv = ["render", "image", str(world["runs"]["sdf"]), "--out", str(guard / "x.png")]
-    check_refused(argv, guard, capsys, "was not fitted by `rbfield fit image`")
+    check_refused(argv, guard, capsys, "was fitted by `rbfield fit sdf`; pass a run folder of `rbfield fit image`")
 
 
 @pytest.mark.parametrize(

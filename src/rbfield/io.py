@@ -143,8 +143,12 @@ def resolve_field_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_field_config(path: str | os.PathLike) -> dict:
-    """The config stored in a field file (run folder or ``.safetensors``), without loading the weights."""
+def read_field_config(path: str | os.PathLike, task: str | None = None) -> dict:
+    """The config stored in a field file (run folder or ``.safetensors``), without loading the weights.
+
+    Args:
+        task: if given, the task the field must have been fitted for (a clear error otherwise).
+    """
     path = resolve_field_path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -154,9 +158,14 @@ def read_field_config(path: str | os.PathLike) -> dict:
             f"{path}: not an rbfield field file ({type(error).__name__}); pass the field.safetensors of a run"
         ) from None
     try:
-        field_task(config)
+        fitted_for = field_task(config)
     except (RbfieldError, AttributeError) as error:
         raise RbfieldError(f"{path}: {error if isinstance(error, RbfieldError) else 'unreadable config'}") from None
+    if task is not None and fitted_for != task:
+        raise RbfieldError(
+            f"{path}: this field was fitted by `{TASK_COMMANDS[fitted_for]}`; "
+            f"pass a run folder of `{TASK_COMMANDS[task]}`"
+        )
     return config
 
 
@@ -191,13 +200,8 @@ def load_field(path: str | os.PathLike, device: str | torch.device = "cpu", task
     Returns:
         The field in eval mode, float32.
     """
-    config = read_field_config(path)
+    config = read_field_config(path, task)
     path = resolve_field_path(path)
-    if task is not None and field_task(config) != task:
-        raise RbfieldError(
-            f"{path}: this field was fitted by `{TASK_COMMANDS.get(field_task(config), field_task(config))}`; "
-            f"pass a run folder of `{TASK_COMMANDS[task]}`"
-        )
     field = field_from_config(config)
     try:
         with safe_open(str(path), framework="pt") as handle:

@@ -39,7 +39,6 @@ from rbfield.io import (
     atomic_write_bytes,
     atomic_write_json,
     export_compact,
-    field_task,
     load_field,
     read_field_config,
     save_field,
@@ -452,9 +451,7 @@ def fitted_image_size(checkpoint: str | Path) -> tuple[int, int]:
     Raises:
         RbfieldError: the checkpoint is not an image field.
     """
-    config = read_field_config(checkpoint)
-    if field_task(config) != "image":
-        raise RbfieldError(f"{checkpoint}: this field was not fitted by `rbfield fit image`")
+    config = read_field_config(checkpoint, task="image")
     width, height = SignalSpec.from_dict(config["spec"]).resolution
     return width, height
 
