@@ -129,8 +129,7 @@ def main() -> int:
     lines = [
         f"`python bench/large_photos.py --photos {args.photos} --fields {args.fields} --params {args.params} "
         f"{'--steps ' + str(args.steps) if args.steps else f'--time {args.time:g}'} --batch {args.batch} "
-        f"--threads {args.threads}"
-        + (f" --neurbf '{args.neurbf}' --label {args.label}`" if overrides else "`"),
+        f"--threads {args.threads}" + (f" --neurbf '{args.neurbf}' --label {args.label}`" if overrides else "`"),
         "",
         "| photo | field | variant | steps | s / step | s to 45 dB | s to 50 dB | PSNR dB | SSIM |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rbfield import PRESETS, SignalSpec, build_field, default_settings, field_from_config, load_field, save_field
+from rbfield.encodings.grid import grid_layout
 from rbfield.errors import RbfieldError
 from rbfield.fields.registry import NEURBF_LARGE_IMAGE
 from rbfield.signals.radiance import scene_spec
@@ -106,8 +107,24 @@ def test_neurbf_takes_its_large_image_settings_from_half_a_megapixel():
     field = build_field("neurbf", large, "1M")
     rbf, grid = field.encoding.parts
     assert rbf.out_dim == NEURBF_LARGE_IMAGE.channels and len(grid.layout.resolutions) == NEURBF_LARGE_IMAGE.grid_levels
-    # The grid takes most of the budget (its table rows are a power of two: 56 % here, 82 % at 4.3M on 2560x1600).
-    assert grid.table.numel() > 0.5 * field.param_counts()["trainable"]
+    # The grid takes its 90 % of the budget (its table any multiple of 8 rows).
+    assert 0.89 * field.param_counts()["trainable"] < grid.table.numel() <= 0.9 * field.param_counts()["trainable"]
     assert field_from_config(field.config).config == field.config
     chosen = build_field("neurbf", large, "1M", settings=default_settings("neurbf", "image"))
     assert chosen.encoding.parts[0].out_dim == default_settings("neurbf", "image").channels  # given settings win
+
+
+@pytest.mark.parametrize("power_of_two", [True, False])
+def test_neurbf_grid_table_is_the_largest_within_its_share(power_of_two):
+    spec, budget = SignalSpec("image", 2, 3, (1920, 1280)), 4_300_000
+    settings = replace(NEURBF_LARGE_IMAGE, grid_table_power_of_two=power_of_two)
+    field = build_field("neurbf", spec, budget, settings=settings)
+    grid = field.encoding.parts[1]
+    rows = max(grid.layout.table_sizes)
+    assert (rows & (rows - 1) == 0) if power_of_two else rows % 8 == 0
+    assert grid.table.numel() <= settings.grid_share * budget
+    # The next table up (twice the rows, or 8 more) would not fit the share.
+    next_rows = 2 * rows if power_of_two else rows + 8
+    next_layout = grid_layout(2, settings.grid_levels, 0, settings.grid_base, max(spec.resolution), next_rows)
+    assert next_layout.total_rows * settings.grid_features > settings.grid_share * budget
+    assert 0.9 * budget <= field.param_counts()["trainable"] <= budget

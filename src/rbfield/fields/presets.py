@@ -58,24 +58,28 @@ def largest_fitting(cost, low: int, high: int, budget: int) -> int:
 
 
 def _neurbf_layout(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> tuple[int, int]:
-    """(log2 of the grid table's rows, number of RBFs) of a NeuRBF field at ``budget``."""
+    """(rows per level of the grid table, number of RBFs) of a NeuRBF field at ``budget``."""
     finest = s.grid_finest or max(spec.resolution)
 
-    def grid_params(log2_table: int) -> int:
-        return grid_layout(spec.in_dim, s.grid_levels, log2_table, s.grid_base, finest).total_rows * s.grid_features
+    def grid_params(rows: int) -> int:
+        return grid_layout(spec.in_dim, s.grid_levels, 0, s.grid_base, finest, rows).total_rows * s.grid_features
 
-    # The largest table (2**T rows) that keeps the grid within its share of the budget.
-    log2_table = largest_fitting(grid_params, 4, 24, s.grid_share * budget)
+    # The largest table (2**T rows, or a multiple of 8 rows) that keeps the grid within its share.
+    if s.grid_table_power_of_two:
+        table_rows = 2 ** largest_fitting(lambda t: grid_params(2**t), 4, 24, s.grid_share * budget)
+    else:
+        table_rows = 8 * largest_fitting(lambda eighths: grid_params(8 * eighths), 2, 2**21, s.grid_share * budget)
     decoder_in = s.channels + s.grid_levels * s.grid_features
     decoder_params = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim)
-    fixed = grid_params(log2_table) + decoder_params + s.channels  # + the sinusoid phases
-    return log2_table, (budget - fixed) // s.channels
+    fixed = grid_params(table_rows) + decoder_params + s.channels  # + the sinusoid phases
+    return table_rows, (budget - fixed) // s.channels
 
 
 def neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
     """The smallest budget this module can vouch for: the grid at its smallest table, or at its share."""
     minimum_kernels = 4 * s.k_neighbours
     finest = s.grid_finest or max(spec.resolution)
+    # The smallest table has 16 rows either way (2**4, or two multiples of 8).
     smallest_grid = grid_layout(spec.in_dim, s.grid_levels, 4, s.grid_base, finest).total_rows * s.grid_features
     decoder_in = s.channels + s.grid_levels * s.grid_features
     rest = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim) + s.channels
@@ -90,7 +94,7 @@ def neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
 
 def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
     """Adaptive RBFs (sinusoid composition) + a hash grid, decoded by an MLP."""
-    log2_table, n_kernels = _neurbf_layout(spec, budget, s)
+    table_rows, n_kernels = _neurbf_layout(spec, budget, s)
     if n_kernels < 4 * s.k_neighbours:
         raise too_small("neurbf", budget, neurbf_smallest_budget(spec, s))
     finest = s.grid_finest or max(spec.resolution)
@@ -106,7 +110,7 @@ def build_neurbf(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> Built:
         learn_phase=s.learn_phase,
         placement_power=s.placement_power,
     )
-    grid = MultiresGrid(spec.in_dim, s.grid_levels, s.grid_features, log2_table, s.grid_base, finest)
+    grid = MultiresGrid(spec.in_dim, s.grid_levels, s.grid_features, 0, s.grid_base, finest, table_size=table_rows)
     decoder_in = s.channels + s.grid_levels * s.grid_features
     decoder = MLP(decoder_in, spec.out_dim, s.decoder_width, s.decoder_layers, s.first_layer_frequencies)
     return Concatenation(rbf, grid), decoder, {"encoding": s.lr_features, "decoder": s.lr_decoder}

@@ -38,6 +38,8 @@ class NeuRBFSettings:
         grid_levels, grid_features, grid_base: the hash grid beside the RBFs.
         grid_finest: finest grid resolution; None for the signal's own resolution.
         grid_share: at most this share of the budget goes to the grid table.
+        grid_table_power_of_two: the table's rows per level are a power of two (the paper's code);
+            False: any multiple of 8 (as instant-ngp here), so the grid fills its share.
         first_layer_frequencies: (lo, hi) of the decoder's ``h + sin(h m0)``; None for plain ReLU.
         lr_decoder, lr_features: base learning rates.
         decoder_width, decoder_layers: the MLP's hidden width and linear layers.
@@ -61,6 +63,7 @@ class NeuRBFSettings:
     decoder_width: int = 64
     decoder_layers: int = 3
     placement_power: float = 1.0
+    grid_table_power_of_two: bool = True
 
 
 @dataclass(frozen=True)
