@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import pytest
@@ -128,3 +129,14 @@ def test_neurbf_grid_table_is_the_largest_within_its_share(power_of_two):
     next_layout = grid_layout(2, settings.grid_levels, 0, settings.grid_base, max(spec.resolution), next_rows)
     assert next_layout.total_rows * settings.grid_features > settings.grid_share * budget
     assert 0.9 * budget <= field.param_counts()["trainable"] <= budget
+
+
+def test_a_large_image_field_saved_before_the_table_setting_rebuilds_with_a_power_of_two_table():
+    spec = SignalSpec("image", 2, 3, (1920, 1280))
+    earlier = replace(NEURBF_LARGE_IMAGE, grid_table_power_of_two=True)
+    field = build_field("neurbf", spec, "4.3M", settings=earlier)
+    config = copy.deepcopy(field.config)
+    del config["settings"]["grid_table_power_of_two"]  # as a run folder written before the setting existed
+    rebuilt = field_from_config(config)
+    assert max(rebuilt.encoding.parts[1].layout.table_sizes) == 2**18
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in field.state_dict().items()}
