@@ -82,7 +82,7 @@ NEURBF_IMAGE = NeuRBFSettings(
 )
 # NeuRBF's large-image setting, for images of LARGE_IMAGE_PIXELS and more, measured on the 2560-pixel photos
 # (bench/large_photos.py; BENCHMARKS.md, "Large photos at equal time" and "Equal steps"). There a step sees a
-# random batch, not every pixel, and a time limit favours cheap steps. Four departures from the image setting:
+# random batch, not every pixel, and a time limit favours cheap steps. Three departures from the image setting:
 # - 90 % of the budget goes to a 16-level hash grid, not 12.5 % to 2 levels, its table any multiple of 8 rows
 #   (a power of two left it at 76-82 % at 4.3M: on storm at 2,000 steps, 51.76 dB; 85 / 90 / 95 %: 52.25 /
 #   52.34 / 52.13 dB);
