@@ -57,6 +57,22 @@ def largest_fitting(cost, low: int, high: int, budget: int) -> int:
     return low
 
 
+#: Fewest rows per level of a grid table; most, as a multiple of 8 (2**21 eighths) or as 2**T.
+SMALLEST_TABLE_ROWS = 16
+LARGEST_TABLE_LOG2 = 24
+
+
+def largest_table_rows(cost, budget: float, power_of_two: bool) -> int:
+    """The most rows per level of a grid table, a power of two or a multiple of 8 (as tiny-cuda-nn aligns
+    its tables), whose ``cost(rows)`` (non-decreasing) stays within ``budget``; the smallest table when
+    none does (the caller checks)."""
+    if power_of_two:
+        low, high = SMALLEST_TABLE_ROWS.bit_length() - 1, LARGEST_TABLE_LOG2
+        return 2 ** largest_fitting(lambda log2_rows: cost(2**log2_rows), low, high, budget)
+    low, high = SMALLEST_TABLE_ROWS // 8, 2**LARGEST_TABLE_LOG2 // 8
+    return 8 * largest_fitting(lambda eighths: cost(8 * eighths), low, high, budget)
+
+
 def _neurbf_layout(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> tuple[int, int]:
     """(rows per level of the grid table, number of RBFs) of a NeuRBF field at ``budget``."""
     finest = s.grid_finest or max(spec.resolution)
@@ -64,11 +80,8 @@ def _neurbf_layout(spec: SignalSpec, budget: int, s: NeuRBFSettings) -> tuple[in
     def grid_params(rows: int) -> int:
         return grid_layout(spec.in_dim, s.grid_levels, 0, s.grid_base, finest, rows).total_rows * s.grid_features
 
-    # The largest table (2**T rows, or a multiple of 8 rows) that keeps the grid within its share.
-    if s.grid_table_power_of_two:
-        table_rows = 2 ** largest_fitting(lambda t: grid_params(2**t), 4, 24, s.grid_share * budget)
-    else:
-        table_rows = 8 * largest_fitting(lambda eighths: grid_params(8 * eighths), 2, 2**21, s.grid_share * budget)
+    # The largest table that keeps the grid within its share of the budget.
+    table_rows = largest_table_rows(grid_params, s.grid_share * budget, s.grid_table_power_of_two)
     decoder_in = s.channels + s.grid_levels * s.grid_features
     decoder_params = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim)
     fixed = grid_params(table_rows) + decoder_params + s.channels  # + the sinusoid phases
@@ -79,8 +92,10 @@ def neurbf_smallest_budget(spec: SignalSpec, s: NeuRBFSettings) -> int:
     """The smallest budget this module can vouch for: the grid at its smallest table, or at its share."""
     minimum_kernels = 4 * s.k_neighbours
     finest = s.grid_finest or max(spec.resolution)
-    # The smallest table has 16 rows either way (2**4, or two multiples of 8).
-    smallest_grid = grid_layout(spec.in_dim, s.grid_levels, 4, s.grid_base, finest).total_rows * s.grid_features
+    smallest_grid = (
+        grid_layout(spec.in_dim, s.grid_levels, 0, s.grid_base, finest, SMALLEST_TABLE_ROWS).total_rows
+        * s.grid_features
+    )
     decoder_in = s.channels + s.grid_levels * s.grid_features
     rest = mlp_param_count(decoder_in, s.decoder_width, s.decoder_layers, spec.out_dim) + s.channels
     rest += s.channels * minimum_kernels
@@ -121,13 +136,13 @@ def build_hash_grid(spec: SignalSpec, budget: int, s: HashGridSettings) -> Built
     finest = max(spec.resolution)
     decoder_params = mlp_param_count(s.levels * s.features, s.decoder_width, s.decoder_layers, spec.out_dim)
 
-    def cost(eighths: int) -> int:
-        rows = grid_layout(spec.in_dim, s.levels, 0, s.base, finest, 8 * eighths).total_rows
+    def cost(table_rows: int) -> int:
+        rows = grid_layout(spec.in_dim, s.levels, 0, s.base, finest, table_rows).total_rows
         return rows * s.features + decoder_params
 
-    if cost(2) > budget:
-        raise too_small("instant-ngp", budget, cost(2))
-    table_size = 8 * largest_fitting(cost, 2, 2**21, budget)
+    if cost(SMALLEST_TABLE_ROWS) > budget:
+        raise too_small("instant-ngp", budget, cost(SMALLEST_TABLE_ROWS))
+    table_size = largest_table_rows(cost, budget, power_of_two=False)
     grid = MultiresGrid(spec.in_dim, s.levels, s.features, 0, s.base, finest, table_size=table_size)
     decoder = MLP(s.levels * s.features, spec.out_dim, s.decoder_width, s.decoder_layers)
     return grid, decoder, {"encoding": s.lr_features, "decoder": s.lr_decoder}
