@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from rbfield.geometry.enclosure import INSIDE, OUTSIDE, UNKNOWN, Enclosure
 from rbfield.geometry.raw_points import prepare_points
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, ShapeWarning, load_shape
 from rbfield.geometry.surfel_distance import SurfelDistance
-from rbfield.signals.sdf import PointCloudSDF, winding_sdf
+from rbfield.signals.sdf import ESTIMATED_NORMAL_WEIGHT, NORMAL_WEIGHT, PointCloudSDF, winding_sdf
 from shared_data import shared_file
 
 #: Queries farther than this from the clean surface (domain units) are "far" for the sign checks.
@@ -72,6 +74,34 @@ def test_a_scan_with_holes_is_not_sealed_and_keeps_the_surfels_signs():
     queries = _queries(cloud)
     assert (signal.enclosure.sides(queries) == UNKNOWN).all()
     assert np.array_equal(signal.signed_distance(queries), signal.surfels(queries))
+
+
+def test_estimated_normals_leave_the_near_targets_unsigned_where_the_flood_fill_is_sealed():
+    # A patch of wrong estimated normals must not decide the sign near the samples: there the loss fits
+    # magnitudes only, and the normal term weighs less; farther out the flood fill's signs are kept.
+    cloud, _ = _noisy_camel()
+    estimated = PointCloudSDF(replace(cloud, normals_estimated=True), pool_size=2**12)
+    given = PointCloudSDF(cloud, pool_size=2**12)
+    assert estimated.unsigned_near and not given.unsigned_near
+    assert estimated.normal_weight == ESTIMATED_NORMAL_WEIGHT < given.normal_weight == NORMAL_WEIGHT
+    queries = _queries(cloud)
+    distance = estimated.signed_distance(queries)
+    known = estimated.sign_known(queries, distance)
+    assert not known[np.abs(distance) <= estimated.near_distance].any()
+    assert known[np.abs(distance) > estimated.near_distance].all()
+    assert given.sign_known(queries, distance).all()
+    # The pool carries the same flags into the batches: the surface part's targets are 0, always known.
+    assert estimated.pool_sign_known[0].all() and not estimated.pool_sign_known[1].all()
+    batch, _ = estimated.batch(0, torch.Generator().manual_seed(0))
+    assert batch.sign_known is not None and batch.sign_known.shape == (len(batch.points), 1)
+    assert given.batch(0, torch.Generator().manual_seed(0))[0].sign_known is None
+
+
+def test_estimated_normals_keep_signed_targets_where_the_flood_fill_leaks():
+    cloud, _ = _noisy_camel(holes=True)
+    signal = PointCloudSDF(replace(cloud, normals_estimated=True), pool_size=2**12)
+    assert not signal.enclosure.sealed and not signal.unsigned_near
+    assert all(flags.all() for flags in signal.pool_sign_known)
 
 
 def _sphere(radius: float, n: int, outward: bool) -> tuple[np.ndarray, np.ndarray]:

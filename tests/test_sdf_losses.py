@@ -72,6 +72,13 @@ def test_mape_is_relative_to_the_target():
     assert torch.isclose(mape(prediction, target), torch.tensor(0.25))
 
 
+def test_mape_compares_magnitudes_where_the_sign_is_not_known():
+    prediction, target = torch.tensor([[-0.02], [0.02]]), torch.tensor([[0.01], [0.01]])
+    # Known signs: |-0.02 - 0.01| / 0.02 = 1.5 and 0.5; the first unsigned: ||-0.02| - 0.01| / 0.02 = 0.5.
+    assert torch.isclose(mape(prediction, target, torch.tensor([[True], [True]])), torch.tensor(1.0))
+    assert torch.isclose(mape(prediction, target, torch.tensor([[False], [True]])), torch.tensor(0.5))
+
+
 def test_gradient_terms_vanish_on_an_exact_sdf():
     points, normals = _sphere_points(64, RADIUS)
     off, _ = _sphere_points(64, RADIUS + 0.1)
