@@ -14,7 +14,14 @@ from rbfield.geometry.raw_points import prepare_points
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import Mesh, Normalization, PointCloud, ShapeWarning, load_shape
 from rbfield.geometry.surfel_distance import SurfelDistance
-from rbfield.signals.sdf import ESTIMATED_NORMAL_WEIGHT, NORMAL_WEIGHT, PointCloudSDF, winding_sdf
+from rbfield.signals.sdf import (
+    ESTIMATED_NORMAL_WEIGHT,
+    NEAR_SPACINGS,
+    NORMAL_WEIGHT,
+    UNSIGNED_NEAR_SPACINGS,
+    PointCloudSDF,
+    winding_sdf,
+)
 from shared_data import shared_file
 
 #: Queries farther than this from the clean surface (domain units) are "far" for the sign checks.
@@ -84,6 +91,7 @@ def test_estimated_normals_leave_the_near_targets_unsigned_where_the_flood_fill_
     given = PointCloudSDF(cloud, pool_size=2**12)
     assert estimated.unsigned_near and not given.unsigned_near
     assert estimated.normal_weight == ESTIMATED_NORMAL_WEIGHT < given.normal_weight == NORMAL_WEIGHT
+    assert estimated.near_distance == pytest.approx(given.near_distance * UNSIGNED_NEAR_SPACINGS / NEAR_SPACINGS)
     queries = _queries(cloud)
     distance = estimated.signed_distance(queries)
     known = estimated.sign_known(queries, distance)
