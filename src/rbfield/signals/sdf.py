@@ -90,7 +90,7 @@ ESTIMATED_NORMAL_WEIGHT = 0.03
 NEAR_SPACINGS = 1.5
 #: The same with estimated normals, where the near targets are unsigned (:meth:`PointCloudSDF.sign_known`):
 #: on 20,000 camel points with noise of 0.25 % of the diagonal, Chamfer-L1 0.136 % of the diagonal at
-#: 1 spacing, 0.148 at 1.5 and 0.151 at 2.5 (bunny and elephant within 0.0002 of 1.5's).
+#: 1 spacing, 0.148 at 1.5 and 0.151 at 2.5 (bunny, fandisk and elephant within 0.0002 of 1.5's).
 UNSIGNED_NEAR_SPACINGS = 1.0
 #: The spurious-zero penalty is exp(-SPURIOUS_SHARPNESS |f|) (1/domain units),
 #: at off-surface points whose target is at least SPURIOUS_DISTANCE away.
