@@ -93,11 +93,11 @@ def test_estimated_normals_leave_the_near_targets_unsigned_where_the_flood_fill_
     assert estimated.normal_weight == ESTIMATED_NORMAL_WEIGHT < given.normal_weight == NORMAL_WEIGHT
     assert estimated.near_distance == pytest.approx(given.near_distance * UNSIGNED_NEAR_SPACINGS / NEAR_SPACINGS)
     queries = _queries(cloud)
-    distance = estimated.signed_distance(queries)
-    known = estimated.sign_known(queries, distance)
+    distance, known = estimated.targets(queries)
+    assert np.array_equal(distance, estimated.signed_distance(queries))
     assert not known[np.abs(distance) <= estimated.near_distance].any()
     assert known[np.abs(distance) > estimated.near_distance].all()
-    assert given.sign_known(queries, distance).all()
+    assert given.targets(queries)[1].all()
     # The pool carries the same flags into the batches: the surface part's targets are 0, always known.
     assert estimated.pool_sign_known[0].all() and not estimated.pool_sign_known[1].all()
     batch, _ = estimated.batch(0, torch.Generator().manual_seed(0))

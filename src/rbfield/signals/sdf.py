@@ -79,7 +79,7 @@ INWARD_WARNING_SHARE = 0.01
 NORMAL_WEIGHT, EIKONAL_WEIGHT, SPURIOUS_WEIGHT = 0.1, 0.05, 0.1
 #: The normal term's weight when the normals were estimated (their signs are wrong in patches where
 #: two sheets lie within a sample spacing). Together with unsigned near targets
-#: (:meth:`PointCloudSDF.sign_known`), on 20,000 camel points with noise of 0.25 % of the diagonal:
+#: (:meth:`PointCloudSDF.targets`), on 20,000 camel points with noise of 0.25 % of the diagonal:
 #: Chamfer-L1 0.148 % of the diagonal at 0.03, 0.149 at 0.01, 0.152 at 0.1 and 0.843 at 0 (no sign
 #: near the surface at all), with the near targets unsigned within 1.5 spacings; with signed near
 #: targets 0.03 did not help (0.157 against 0.156).
@@ -88,7 +88,7 @@ ESTIMATED_NORMAL_WEIGHT = 0.03
 #: nearest one), a target's sign comes from the flood fill where it decides one, not from the few
 #: nearest normals.
 NEAR_SPACINGS = 1.5
-#: The same with estimated normals, where the near targets are unsigned (:meth:`PointCloudSDF.sign_known`):
+#: The same with estimated normals, where the near targets are unsigned (:meth:`PointCloudSDF.targets`):
 #: on 20,000 camel points with noise of 0.25 % of the diagonal, Chamfer-L1 0.136 % of the diagonal at
 #: 1 spacing, 0.148 at 1.5 and 0.151 at 2.5 (bunny, fandisk and elephant within 0.0002 of 1.5's).
 UNSIGNED_NEAR_SPACINGS = 1.0
@@ -295,10 +295,11 @@ class PooledSDF(ABC):
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """(P, 3) points -> (P,) signed distances, negative inside."""
 
-    def sign_known(self, points: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        """(P,) bool: whether the loss may trust the sign of ``distance``, the :meth:`signed_distance` of the
-        (P, 3) ``points``; where not, it fits the field's magnitude to the distance's. Here: everywhere."""
-        return np.ones(len(points), bool)
+    def targets(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The training targets of (P, 3) points: their (P,) :meth:`signed_distance`, and (P,) bool, whether
+        the loss may trust each one's sign (where not, it fits the field's magnitude to the distance's).
+        Here every sign is trusted."""
+        return self.signed_distance(points), np.ones(len(points), bool)
 
     def spec(self) -> SignalSpec:
         return spec()
@@ -310,9 +311,8 @@ class PooledSDF(ABC):
         surface, normals = self.surface_samples(n_surface + n_near, int(self.rng.integers(2**31)))
         near = surface[n_surface:] + self.rng.uniform(-JITTER, JITTER, size=(n_near, 3))
         uniform = self.rng.random((n_uniform, 3))
-        off_points = np.concatenate([near, uniform])
-        off_sdf = self.signed_distance(off_points)
-        off_known = torch.from_numpy(self.sign_known(off_points, off_sdf)[:, None])
+        off_sdf, off_known = self.targets(np.concatenate([near, uniform]))
+        off_known = torch.from_numpy(off_known[:, None])
         self.pool_points = [torch.from_numpy(p.astype(np.float32)) for p in (surface[:n_surface], near, uniform)]
         self.pool_sign_known = [torch.ones(n_surface, 1, dtype=torch.bool), off_known[:n_near], off_known[n_near:]]
         self.pool_normals = torch.from_numpy(normals[:n_surface].astype(np.float32))
@@ -455,7 +455,7 @@ class PointCloudSDF(PooledSDF):
 
     When the normals were estimated (``cloud.normals_estimated``) and the flood fill is sealed, the
     targets within ``near_distance`` of the samples (UNSIGNED_NEAR_SPACINGS, not NEAR_SPACINGS) are
-    unsigned (:meth:`sign_known`) and the normal term weighs ESTIMATED_NORMAL_WEIGHT: there the sign
+    unsigned (:meth:`targets`) and the normal term weighs ESTIMATED_NORMAL_WEIGHT: there the sign
     comes from the field's continuity with the flood fill's far targets and from the normals as a
     whole, not from the few nearest normals, a patch of which may point the wrong way. Given normals
     keep signed targets everywhere."""
@@ -496,17 +496,13 @@ class PointCloudSDF(PooledSDF):
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """The surfels' signed distance; its sign, farther than ``near_distance`` from them, from the
         flood fill (:class:`~rbfield.geometry.enclosure.Enclosure`) where that has one."""
+        return self.targets(points)[0]
+
+    def targets(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`signed_distance` and the signs the loss trusts: every one, or, with ``unsigned_near``,
+        only those the flood fill decides."""
         distance = self.surfels(points)
         sides = self.enclosure.sides(points)
-        return np.where(self._flood_decides(distance, sides), sides * np.abs(distance), distance)
-
-    def sign_known(self, points: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        """Every sign, or, with ``unsigned_near``, only the signs the flood fill decides."""
-        if not self.unsigned_near:
-            return super().sign_known(points, distance)
-        return self._flood_decides(distance, self.enclosure.sides(points))
-
-    def _flood_decides(self, distance: np.ndarray, sides: np.ndarray) -> np.ndarray:
-        """(P,) bool: where the flood fill decides the sign: farther than ``near_distance`` from the
-        samples (``distance``: (P,) surfel distances) and where it has a side (``sides``: (P,))."""
-        return (np.abs(distance) > self.near_distance) & (sides != UNKNOWN)
+        flood_decides = (np.abs(distance) > self.near_distance) & (sides != UNKNOWN)
+        signed = np.where(flood_decides, sides * np.abs(distance), distance)
+        return signed, flood_decides if self.unsigned_near else np.ones(len(points), bool)
