@@ -2,10 +2,12 @@
 
 Inputs (each written as an .xyz file in OUT, in the source's own units):
 
-* from each mesh in ``--meshes`` (read from ../shared/data/meshes): ``--points``
+* from each mesh in ``--meshes`` (read from ``--mesh-dir``, ../shared/data/meshes by
+  default; CGAL's ``data/meshes`` holds many more): ``--points``
   area-uniform samples (seed 0), with Gaussian noise of ``--noise`` times the
   mesh's bounding-box diagonal per axis (0, 0.25 % and 1 % by default), each
-  written with the exact face normals of the clean samples and without normals;
+  written with the exact face normals of the clean samples and without normals
+  (``--normals`` keeps one of the two);
   and one variant without noise, with normals, with the points inside
   ``--holes`` balls of radius 5 % of the diagonal removed (centres: random
   input points, seed 1);
@@ -64,17 +66,22 @@ from rbfield.train import TrainConfig
 HOLE_RADIUS = 0.05
 
 
-def scan_variants(mesh: Mesh, n_points: int, noises: list[float], holes: int) -> list[tuple[str, float, PointCloud]]:
+def scan_variants(
+    mesh: Mesh, n_points: int, noises: list[float], holes: int, normals_kept: str = "both"
+) -> list[tuple[str, float, PointCloud]]:
     """(label, noise, cloud) for each variant of points sampled from ``mesh``; ``normals_estimated``
-    marks the variants to be written without normals."""
+    marks the variants to be written without normals. ``normals_kept``: "both", "given" (only the
+    variants with normals) or "none" (only those without)."""
     points, normals = sample_surface(mesh.vertices, mesh.faces, n_points, seed=0)
     diagonal = bbox_diagonal(mesh.vertices)
     rng = np.random.default_rng(0)
     variants = []
     for noise in noises:
         noisy = points + rng.normal(scale=noise * diagonal, size=points.shape) if noise else points
-        variants.append(("normals", noise, PointCloud(noisy, normals)))
-        variants.append(("no normals", noise, PointCloud(noisy, normals, normals_estimated=True)))
+        if normals_kept != "none":
+            variants.append(("normals", noise, PointCloud(noisy, normals)))
+        if normals_kept != "given":
+            variants.append(("no normals", noise, PointCloud(noisy, normals, normals_estimated=True)))
     if holes:
         rng = np.random.default_rng(1)
         centres = points[rng.choice(len(points), holes, replace=False)]
@@ -146,8 +153,8 @@ def run_one(args, name: str, path: Path, cloud: PointCloud, reference: Mesh | No
 def inputs(args):
     """(name, file, cloud, reference mesh or None) for every input, writing the sampled ones."""
     for mesh_name in filter(None, args.meshes.split(",")):
-        mesh = load_shape(MESHES / mesh_name)
-        for label, noise, cloud in scan_variants(mesh, args.points, args.noises, args.holes):
+        mesh = load_shape(args.mesh_dir / mesh_name)
+        for label, noise, cloud in scan_variants(mesh, args.points, args.noises, args.holes, args.normals):
             tag = f"{Path(mesh_name).stem}-{noise * 100:g}pct-{label.replace(', ', '-').replace(' ', '')}"
             path = args.out / f"{tag}.xyz"
             write_xyz(cloud, path)
@@ -167,6 +174,10 @@ def inputs(args):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meshes", default="bunny00.off,fandisk.off,elephant.off,camel.off")
+    parser.add_argument("--mesh-dir", type=Path, default=MESHES, help="folder of --meshes")
+    parser.add_argument(
+        "--normals", choices=("both", "given", "none"), default="both", help="sampled variants with/without normals"
+    )
     parser.add_argument("--points", type=int, default=20_000, help="points sampled from each mesh")
     parser.add_argument("--noise", default="0,0.0025,0.01", help="noise levels, fractions of the bbox diagonal")
     parser.add_argument("--holes", type=int, default=3, help="balls cut out of the holes variant (0: none)")
