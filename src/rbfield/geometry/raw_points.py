@@ -4,13 +4,14 @@
 outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`) and measures
 the noise. When normals are to be estimated, it fits and orients them
 (:mod:`rbfield.geometry.point_normals`). Noisy points (above SMOOTHING_NOISE)
-are then denoised: moved onto quadrics fitted to their neighbourhoods
-(:func:`rbfield.geometry.point_cleaning.project_to_quadrics`), the noise
-measured again after each round, SMOOTHING_MIN_ROUNDS to SMOOTHING_ROUNDS
-rounds. The fit and the normals both get the denoised points: on bunny points
-with noise of 0.25 % of the diagonal two rounds bring their mean distance to
-the true surface from 0.20 % to 0.07 % of the diagonal (docs/shapes.md,
-"Raw scans").
+are then denoised: moved onto quadrics fitted to their neighbourhoods, at the
+widest of SMOOTHING_SCALES that fits about as well as the narrowest
+(:func:`rbfield.geometry.point_cleaning.project_to_quadrics_adaptive`), the
+noise measured again after each round, SMOOTHING_MIN_ROUNDS to
+SMOOTHING_ROUNDS rounds. The fit and the normals both get the denoised points:
+on bunny points with noise of 0.25 % of the diagonal two rounds bring their
+mean distance to the true surface from 0.20 % to 0.07 % of the diagonal
+(docs/shapes.md, "Raw scans").
 What it did is returned as a :class:`Preparation` and said in ShapeWarnings
 with counts.
 
@@ -29,7 +30,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError, ShapeWarning
-from rbfield.geometry.point_cleaning import noise_level, outlier_mask, project_to_planes, project_to_quadrics
+from rbfield.geometry.point_cleaning import (
+    QuadricScale,
+    noise_level,
+    outlier_mask,
+    project_to_planes,
+    project_to_quadrics_adaptive,
+)
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, LocalPlanes, Orientation, local_planes, orient_normals
 from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_MODES, SMOOTHING_NOISE
 
@@ -37,10 +44,14 @@ from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_
 MIN_POINTS = 16
 #: Points whose spread across their best-fit line is below this share of their extent lie on a line.
 LINE_TOLERANCE = 1e-6
-#: Neighbours of each quadric fit: wider than a plane fit's, to average more noise. On the four shared meshes
-#: with noise of 0.0025, one round of fits to 24, 32 or 48 neighbours (all of them, before the side test) left
-#: 0.090, 0.087 and 0.092 % of the diagonal on the mean.
+#: Neighbours of each plane fit of the copy that normals are estimated from.
 SMOOTHING_NEIGHBOURS = 32
+#: Neighbourhoods of the denoising quadric fits, narrowest first; each point keeps the widest whose fit's
+#: residual is at most SMOOTHING_RESIDUAL_RATIO times the narrowest one's. On points sampled from eight
+#: meshes with noise of 0.0025 of the diagonal, this left 5-11 % less distance to the true surface than
+#: equal weights on 32 neighbours (docs/shapes.md, "Raw scans").
+SMOOTHING_SCALES = (QuadricScale(32, width=0.8), QuadricScale(64, width=0.5))
+SMOOTHING_RESIDUAL_RATIO = 1.5
 #: Most rounds of denoising (each followed by a new noise estimate)...
 SMOOTHING_ROUNDS = 3
 #: ...and fewest, once the noise calls for any. A second round took noisy bunny points from 0.076 to 0.068 %
@@ -165,7 +176,8 @@ def prepare_points(
         normals = fitted_normals if estimated else normals
     if noise > SMOOTHING_NOISE:
         smoothing = (
-            f"; moved onto quadrics fitted to {SMOOTHING_NEIGHBOURS} neighbours in {rounds} round(s), "
+            f"; moved onto quadrics fitted to {SMOOTHING_SCALES[0].neighbours}-{SMOOTHING_SCALES[-1].neighbours} "
+            f"neighbours in {rounds} round(s), "
             f"which left {noise_after:.2%}"
             if rounds
             else " (kept as read: --denoise off)"
@@ -200,11 +212,13 @@ def _estimated_normals(points: np.ndarray, tree: cKDTree, planes: LocalPlanes) -
 
 
 def _denoised(points: np.ndarray, normals: np.ndarray, tree: cKDTree) -> tuple[np.ndarray, np.ndarray, int, float]:
-    """(N, 3) noisy points moved onto local quadrics (:func:`project_to_quadrics`), their (N, 3) quadric
-    normals, the rounds run and the noise left: SMOOTHING_MIN_ROUNDS rounds, then more while the noise
-    measured after a round is above SMOOTHING_NOISE, at most SMOOTHING_ROUNDS."""
+    """(N, 3) noisy points moved onto local quadrics (:func:`project_to_quadrics_adaptive`), their (N, 3)
+    quadric normals, the rounds run and the noise left: SMOOTHING_MIN_ROUNDS rounds, then more while the
+    noise measured after a round is above SMOOTHING_NOISE, at most SMOOTHING_ROUNDS."""
     for rounds in range(1, SMOOTHING_ROUNDS + 1):
-        points, normals = project_to_quadrics(points, normals, SMOOTHING_NEIGHBOURS, tree)
+        points, normals, _ = project_to_quadrics_adaptive(
+            points, normals, SMOOTHING_SCALES, SMOOTHING_RESIDUAL_RATIO, tree
+        )
         tree = cKDTree(points)
         noise_after = noise_level(local_planes(points, PLANE_NEIGHBOURS, tree), points)
         if rounds >= SMOOTHING_MIN_ROUNDS and noise_after <= SMOOTHING_NOISE:
