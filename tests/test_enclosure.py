@@ -95,38 +95,14 @@ def test_estimated_normals_leave_the_near_targets_unsigned_where_the_flood_fill_
     queries = _queries(cloud)
     distance, known = estimated.targets(queries)
     assert np.array_equal(distance, estimated.signed_distance(queries))
-    to_nearest_sample = estimated.surfels.with_nearest(queries)[1]
-    assert not known[to_nearest_sample <= estimated.near_distance].any()
-    assert known[to_nearest_sample > estimated.near_distance].all()
+    assert not known[np.abs(distance) <= estimated.near_distance].any()
+    assert known[np.abs(distance) > estimated.near_distance].all()
     assert given.targets(queries)[1].all()
     # The pool carries the same flags into the batches: the surface part's targets are 0, always known.
     assert estimated.pool_sign_known[0].all() and not estimated.pool_sign_known[1].all()
     batch, _ = estimated.batch(0, torch.Generator().manual_seed(0))
     assert batch.sign_known is not None and batch.sign_known.shape == (len(batch.points), 1)
     assert given.batch(0, torch.Generator().manual_seed(0))[0].sign_known is None
-
-
-def test_off_the_rim_of_a_wrong_surfel_the_flood_fill_signs_the_target():
-    """A surfel whose plane is wrong (turned 90 degrees: it sticks out of a sphere) reads a small distance
-    along its plane, far from every sample. With estimated normals, "near" is the distance to the nearest
-    sample, so such points get the flood fill's sign instead of an unsigned target a flap could follow."""
-    points, normals = _sphere(0.4, 20_000, outward=True)
-    wrong = 0
-    normals[wrong] = np.cross(normals[wrong], [1.0, 0.0, 0.0])
-    normals[wrong] /= np.linalg.norm(normals[wrong])
-    signal = PointCloudSDF(PointCloud(points, normals, normals_estimated=True), pool_size=2**12)
-    assert signal.unsigned_near
-    radial = (points[wrong] - 0.5) / 0.4
-    along_plane = np.cross(normals[wrong], np.cross(radial, normals[wrong]))  # the disc's direction most outward
-    along_plane /= np.linalg.norm(along_plane)
-    # Farther than near_distance from the sample, yet within it of the disc (whose radius extends it).
-    offsets = signal.near_distance + np.linspace(0.1, 0.9, 5) * signal.surfels.radii[wrong]
-    queries = points[wrong] + offsets[:, None] * along_plane
-    surfel_distance, to_nearest_sample = signal.surfels.with_nearest(queries)
-    assert (np.abs(surfel_distance) <= signal.near_distance).all()  # the surfel alone calls them near...
-    assert (to_nearest_sample > signal.near_distance).all()  # ...though every sample is farther
-    distance, known = signal.targets(queries)
-    assert known.all() and (distance > 0).all()  # outside, as the flood fill says
 
 
 def test_estimated_normals_keep_signed_targets_where_the_flood_fill_leaks():

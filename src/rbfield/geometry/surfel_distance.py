@@ -58,16 +58,9 @@ class SurfelDistance:
 
     def __call__(self, queries: np.ndarray) -> np.ndarray:
         """(Q, 3) query points -> (Q,) signed distances (domain units, negative inside)."""
-        return self.with_nearest(queries)[0]
-
-    def with_nearest(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Q, 3) query points -> (Q,) signed distances as :meth:`__call__` gives them, and (Q,) distances
-        to the nearest input point (same units). Off the rim of a surfel whose plane is wrong (a thin
-        part sampled at about its own thickness) the first can be much the smaller."""
         queries = np.asarray(queries, dtype=np.float64)
         k = min(QUERY_NEIGHBOURS, len(self.points))
-        to_points, index = tree_query(self.tree.query, queries, k=k)
-        nearest = np.asarray(to_points).reshape(len(queries), k)[:, 0]
+        _, index = tree_query(self.tree.query, queries, k=k)
         index = np.asarray(index).reshape(len(queries), k)
         offset = queries[:, None, :] - self.points[index]  # (Q, k, 3)
         height = (offset * self.normals[index]).sum(-1)  # (Q, k)
@@ -75,4 +68,4 @@ class SurfelDistance:
         beyond_rim = np.maximum(in_plane - self.radii[index], 0.0)
         disc_distance = np.sqrt(height**2 + beyond_rim**2)
         vote = (np.sign(height) / (disc_distance**2 + SIGN_EPS)).sum(1)
-        return np.where(vote >= 0.0, 1.0, -1.0) * disc_distance.min(1), nearest
+        return np.where(vote >= 0.0, 1.0, -1.0) * disc_distance.min(1)

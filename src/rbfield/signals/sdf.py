@@ -500,15 +500,9 @@ class PointCloudSDF(PooledSDF):
 
     def targets(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`signed_distance` and the signs the loss trusts: every one, or, with ``unsigned_near``,
-        only those the flood fill decides.
-
-        "Near" is the surfel distance, or with ``unsigned_near`` the distance to the nearest sample:
-        beyond the rim of a surfel whose plane is wrong, the surfel distance stays small far from the
-        samples, and unsigned targets there let the fit grow a flap along that plane (a claw of the
-        armadillo; docs/shapes.md, "Target distances")."""
-        distance, to_nearest_sample = self.surfels.with_nearest(points)
+        only those the flood fill decides."""
+        distance = self.surfels(points)
         sides = self.enclosure.sides(points)
-        reach = to_nearest_sample if self.unsigned_near else np.abs(distance)
-        flood_decides = (reach > self.near_distance) & (sides != UNKNOWN)
+        flood_decides = (np.abs(distance) > self.near_distance) & (sides != UNKNOWN)
         signed = np.where(flood_decides, sides * np.abs(distance), distance)
         return signed, flood_decides if self.unsigned_near else np.ones(len(points), bool)
