@@ -48,7 +48,7 @@ LINE_TOLERANCE = 1e-6
 SMOOTHING_NEIGHBOURS = 32
 #: Neighbourhoods of the denoising quadric fits, narrowest first; each point keeps the widest whose fit's
 #: residual is at most SMOOTHING_RESIDUAL_RATIO times the narrowest one's. On points sampled from eight
-#: meshes with noise of 0.0025 of the diagonal, this left 5-11 % less distance to the true surface than
+#: meshes with noise of 0.0025 of the diagonal, this left 4-11 % less distance to the true surface than
 #: equal weights on 32 neighbours (docs/shapes.md, "Raw scans").
 SMOOTHING_SCALES = (QuadricScale(32, width=0.8), QuadricScale(64, width=0.5))
 SMOOTHING_RESIDUAL_RATIO = 1.5
