@@ -194,11 +194,10 @@ def project_to_quadrics_adaptive(
     residuals returned are those of the scale kept.
     """
     tree = tree or cKDTree(points)
-    fits = [project_to_quadrics(points, normals, scale, tree) for scale in scales]
-    kept = fits[0]
-    moved, fitted, residuals = kept.points.copy(), kept.normals.copy(), kept.residuals.copy()
-    for wider in fits[1:]:
-        better = wider.residuals <= residual_ratio * kept.residuals
+    narrowest, *wider_fits = (project_to_quadrics(points, normals, scale, tree) for scale in scales)
+    moved, fitted, residuals = narrowest.points.copy(), narrowest.normals.copy(), narrowest.residuals.copy()
+    for wider in wider_fits:
+        better = wider.residuals <= residual_ratio * narrowest.residuals
         moved[better], fitted[better], residuals[better] = (
             wider.points[better],
             wider.normals[better],
