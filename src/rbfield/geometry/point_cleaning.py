@@ -45,6 +45,9 @@ MAD_SCALE = 1.4826
 QUADRIC_RIDGE = 1e-9
 #: Fewest same-side neighbours a quadric fit needs (it has 6 coefficients).
 MIN_QUADRIC_NEIGHBOURS = 10
+#: ``chunk`` in :func:`project_to_quadrics` counts points at this many neighbours; wider fits take
+#: proportionally fewer points a batch, so a batch's memory does not grow with the neighbourhood.
+CHUNK_NEIGHBOURS = 32
 
 
 class QuadricScale(NamedTuple):
@@ -129,20 +132,20 @@ def project_to_quadrics(
     there. The side test keeps the two faces of a thin part (an ear, a fin) from being averaged into
     one. Unlike a plane, the quadric follows the surface's curvature, so repeated rounds do not shrink
     curved parts. A point with fewer than MIN_QUADRIC_NEIGHBOURS such neighbours stays as it is.
-    Memory is O(chunk) beyond the points: chunks hold at most ``chunk`` x 32 neighbours.
+    Memory is O(chunk) beyond the points: a batch holds at most ``chunk`` x CHUNK_NEIGHBOURS neighbours.
 
     Args:
         points: (N, 3) in any units; normals: (N, 3) unit normals, consistently oriented (the side
             test and the returned normals' signs follow them); scale: the neighbourhood (a bare int k
             weighs k neighbours equally; k is capped at N); tree: a cKDTree of ``points``, if built;
-        chunk: points per batch of fits at 32 neighbours (fewer at more).
+        chunk: points per batch of fits at CHUNK_NEIGHBOURS neighbours (fewer at more).
     """
     scale = QuadricScale(scale) if isinstance(scale, int) else scale
     points = np.asarray(points, dtype=np.float64)
     tree = tree or cKDTree(points)
     moved, fitted = points.copy(), np.array(normals, dtype=np.float64)
     residuals = np.full(len(points), np.inf)
-    chunk = max(1, chunk * 32 // scale.neighbours)
+    chunk = max(1, chunk * CHUNK_NEIGHBOURS // scale.neighbours)
     for start, distances, indices in neighbour_chunks(tree, points, scale.neighbours, chunk):
         rows = slice(start, start + len(indices))
         own, own_normal = points[rows], fitted[rows].copy()
