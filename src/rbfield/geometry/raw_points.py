@@ -3,7 +3,9 @@
 :func:`prepare_points` checks the points, merges exact duplicates, removes
 outliers (:func:`rbfield.geometry.point_cleaning.outlier_mask`) and measures
 the noise. When normals are to be estimated, it fits and orients them
-(:mod:`rbfield.geometry.point_normals`). Noisy points (above SMOOTHING_NOISE)
+(:mod:`rbfield.geometry.point_normals`), then turns those a flood fill of the
+free space around the points says point in
+(:mod:`rbfield.geometry.flood_orientation`). Noisy points (above SMOOTHING_NOISE)
 are then denoised: moved onto quadrics fitted to their neighbourhoods, at the
 widest of SMOOTHING_SCALES that fits about as well as the narrowest
 (:func:`rbfield.geometry.point_cleaning.project_to_quadrics_adaptive`), the
@@ -30,6 +32,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError, ShapeWarning
+from rbfield.geometry.enclosure import Enclosure
+from rbfield.geometry.flood_orientation import turn_by_flood
 from rbfield.geometry.point_cleaning import (
     QuadricScale,
     noise_level,
@@ -38,6 +42,7 @@ from rbfield.geometry.point_cleaning import (
     project_to_quadrics_adaptive,
 )
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, LocalPlanes, Orientation, local_planes, orient_normals
+from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_MODES, SMOOTHING_NOISE
 
 #: Fewest distinct points a point cloud needs.
@@ -73,6 +78,8 @@ class Preparation:
         noise_after: noise level of the points returned (after denoising).
         normals: "given" or "estimated".
         pieces: connected pieces the estimated normals were oriented in (0 when given).
+        turned_by_flood: estimated normals turned because a flood fill of free space said they pointed in
+            (0 when given, or when the flood fill was not sealed).
     """
 
     points_read: int
@@ -83,6 +90,7 @@ class Preparation:
     noise_after: float
     normals: str
     pieces: int
+    turned_by_flood: int
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,15 +169,19 @@ def prepare_points(
         tree = cKDTree(points)
     planes = local_planes(points, PLANE_NEIGHBOURS, tree)
     noise = noise_after = noise_level(planes, points)
-    estimated, pieces, rounds, read_points = normals is None, 0, 0, points
+    estimated, pieces, turned, rounds, read_points = normals is None, 0, 0, 0, points
     if estimated:
-        orientation = _estimated_normals(points, tree, planes)
-        normals, pieces = orientation.normals, int(orientation.pieces.max()) + 1
+        orientation = estimated_normals(points, tree, planes)
+        pieces = int(orientation.pieces.max()) + 1
+        normals, turned = turn_by_flood(
+            Enclosure(SurfelDistance(points, orientation.normals)), points, orientation.normals, tree
+        )
         flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
+        flood = f"; {turned} turned where the free space around the points says they pointed in" if turned else ""
         reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
         _warn(
             f"{name}: {reason} them from {PLANE_NEIGHBOURS} neighbours, oriented consistently over "
-            f"{pieces} connected piece(s){flat}"
+            f"{pieces} connected piece(s){flat}{flood}"
         )
     if denoise == "auto" and noise > SMOOTHING_NOISE:
         points, fitted_normals, rounds, noise_after = _denoised(points, normals, tree)
@@ -192,11 +204,12 @@ def prepare_points(
         noise_after,
         "estimated" if estimated else "given",
         pieces,
+        turned,
     )
     return PreparedPoints(points, normals, preparation, read_points if rounds else None)
 
 
-def _estimated_normals(points: np.ndarray, tree: cKDTree, planes: LocalPlanes) -> Orientation:
+def estimated_normals(points: np.ndarray, tree: cKDTree, planes: LocalPlanes) -> Orientation:
     """Consistently oriented normals of (N, 3) points whose ``planes`` are fitted to PLANE_NEIGHBOURS.
 
     On noisy points (above SMOOTHING_NOISE) the normals are fitted to a copy of the points projected onto
