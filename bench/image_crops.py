@@ -23,6 +23,10 @@ interrupted benchmark loses at most the fit in progress::
 ``--scale 2`` area-averages each crop to 128x128 (a cheap proxy with the same
 content); ``--neurbf`` replaces fields of neurbf's image settings (JSON), and
 ``--label`` names such a variant in the work folder and the table.
+``--mlp-pixels 4096`` gives siren and ffn that many random pixels a step instead
+of all of them: at 128K parameters a full-batch SIREN step costs about 16 times
+a 4,096-pixel one, hours a crop on a CPU; such rows are a lower bound at equal
+steps, not at equal compute.
 
 Grey photos (``camera``, ``brick``, ``grass``, ``gravel``) are repeated into
 three channels, so every crop has 196,608 values for the budget. The large
@@ -75,6 +79,8 @@ PHOTOS = {
 }
 TUNING = ["astronaut", "chelsea", "rocket", "retina", "brick", "elephants", "storm", "twowings"]
 HELD_OUT = [photo for photo in PHOTOS if photo not in TUNING]
+#: Fields that ``--mlp-pixels`` may give fewer pixels a step (a full-batch SIREN at 128K costs hours a crop here).
+MLP_FIELDS = ("siren", "ffn")
 #: Crop centres as fractions of the photo's width and height.
 POSITIONS = ((0.5, 0.5), (0.25, 0.25))
 
@@ -112,10 +118,13 @@ def mean_gradient(patch: np.ndarray) -> float:
     return float(np.mean(np.hypot(gx, gy)) * 100.0)
 
 
-def fit_crop(patch: np.ndarray, name: str, field: str, settings, params: str, steps: int, seed: int) -> dict:
-    """Fit one field with its image ``settings`` to one crop from ``seed``; the final whole-crop PSNR (dB)
-    and the seconds."""
-    signal = rbfield.ImageSignal(patch, name=name)
+def fit_crop(
+    patch: np.ndarray, name: str, field: str, settings, params: str, steps: int, seed: int, pixels_per_step: int
+) -> dict:
+    """Fit one field with its image ``settings`` to one crop from ``seed``, drawing ``pixels_per_step``
+    pixels a step (all of them when that is at least the crop's); the final whole-crop PSNR (dB) and the
+    seconds."""
+    signal = rbfield.ImageSignal(patch, name=name, batch_size=pixels_per_step)
     model = rbfield.build_field(field, signal.spec(), params, seed=seed, settings=settings)
     started = time.perf_counter()
     model.initialize(signal)
@@ -160,6 +169,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--scale", type=int, default=1, help="area-average the crop by this factor")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="seeds every field's initialisation and batches")
+    parser.add_argument(
+        "--mlp-pixels",
+        type=int,
+        default=0,
+        help="random pixels a step for siren and ffn (default 0: every pixel, as the other fields)",
+    )
     parser.add_argument("--neurbf", default="{}", help="JSON overrides of neurbf's image settings")
     parser.add_argument("--label", default="preset", help="name of this neurbf variant")
     parser.add_argument("--images", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/images"))
@@ -180,15 +195,18 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             loaded, pixels = photo, load_photo(photo, Path(args.images))
         patch = crop(pixels, fx, fy, args.size, args.scale)
         row = {"crop": name, "content": PHOTOS[photo][1], "gradient": mean_gradient(patch), "fits": {}}
+        every_pixel = patch.shape[0] * patch.shape[1]
         for field in fields:
             label = args.label if field == "neurbf" else "preset"
             settings = field_settings(field, overrides)
+            pixels = args.mlp_pixels if field in MLP_FIELDS and 0 < args.mlp_pixels < every_pixel else every_pixel
             tag = f"{name}-{field}-{label}-{args.params}-{args.steps}-x{args.scale}-seed{args.seed}"
+            tag += f"-px{pixels}" if pixels < every_pixel else ""
             fit = cached_fit(
                 args.work,
                 tag.replace(",", "_"),
                 settings,
-                lambda: fit_crop(patch, name, field, settings, args.params, args.steps, args.seed),
+                lambda: fit_crop(patch, name, field, settings, args.params, args.steps, args.seed, pixels),
             )
             row["fits"][field] = fit
             print(f"{name:28s} {field:12s} {fit['psnr']:6.2f} dB {fit['seconds']:7.1f} s", flush=True)
