@@ -23,13 +23,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from data_paths import MESHES
-from rbfield.geometry.enclosure import Enclosure
-from rbfield.geometry.flood_orientation import turn_by_flood
+from rbfield.geometry.flood_orientation import check_normals
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, local_planes
 from rbfield.geometry.raw_points import estimated_normals
 from rbfield.geometry.shape_metrics import sample_surface
 from rbfield.geometry.shapes_io import load_shape
-from rbfield.geometry.surfel_distance import SurfelDistance
 
 
 def centroid_rule(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
@@ -64,8 +62,7 @@ def main() -> None:
             tree = cKDTree(points)
             planes = local_planes(points, PLANE_NEIGHBOURS, tree)
             orientation = estimated_normals(points, tree, planes)
-            enclosure = Enclosure(SurfelDistance(points, orientation.normals))
-            checked, turned = turn_by_flood(enclosure, points, orientation.normals, tree)
+            checked, turned = check_normals(points, orientation.normals, tree)
             seconds = time.perf_counter() - started
             pieces = int(orientation.pieces.max()) + 1
             rows.append(

@@ -69,7 +69,7 @@ def test_the_camels_thin_parts_come_out_with_fewer_inward_normals(monkeypatch):
         return ((prepared.normals * truth[nearest]).sum(axis=1) < 0).mean(), prepared.preparation.turned_by_flood
 
     after, turned = inward_share()
-    monkeypatch.setattr(raw_points, "turn_by_flood", lambda enclosure, points, normals, tree=None: (normals, 0))
+    monkeypatch.setattr(raw_points, "check_normals", lambda points, normals, tree=None: (normals, 0))
     before, _ = inward_share()
     assert turned > 0
     assert after < 0.9 * before

@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from rbfield.geometry.enclosure import INSIDE, OUTSIDE, Enclosure
 from rbfield.geometry.point_normals import neighbour_chunks
+from rbfield.geometry.surfel_distance import SurfelDistance
 
 #: Points whose verdicts each point counts (itself included).
 VOTE_NEIGHBOURS = 32
@@ -70,3 +71,15 @@ def turn_by_flood(
         agreement = np.sign(np.einsum("ckj,cj->ck", normals[indices], own))
         turn[start : start + len(indices)] = (votes[indices] * agreement).sum(axis=1) < 0
     return np.where(turn[:, None], -normals, normals), int(turn.sum())
+
+
+def check_normals(points: np.ndarray, normals: np.ndarray, tree: cKDTree | None = None) -> tuple[np.ndarray, int]:
+    """:func:`turn_by_flood` against the flood fill that the oriented points themselves give.
+
+    Args:
+        points: (N, 3); normals: (N, 3) consistently oriented unit normals; tree: a cKDTree of ``points``.
+
+    Returns:
+        (N, 3) normals and how many were turned.
+    """
+    return turn_by_flood(Enclosure(SurfelDistance(points, normals)), points, normals, tree)

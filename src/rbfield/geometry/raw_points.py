@@ -32,8 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from rbfield.errors import RbfieldError, ShapeWarning
-from rbfield.geometry.enclosure import Enclosure
-from rbfield.geometry.flood_orientation import turn_by_flood
+from rbfield.geometry.flood_orientation import check_normals
 from rbfield.geometry.point_cleaning import (
     QuadricScale,
     noise_level,
@@ -42,7 +41,6 @@ from rbfield.geometry.point_cleaning import (
     project_to_quadrics_adaptive,
 )
 from rbfield.geometry.point_normals import PLANE_NEIGHBOURS, LocalPlanes, Orientation, local_planes, orient_normals
-from rbfield.geometry.surfel_distance import SurfelDistance
 from rbfield.signals.sdf_defaults import DENOISE_MODES, NORMAL_SOURCES, OUTLIER_MODES, SMOOTHING_NOISE
 
 #: Fewest distinct points a point cloud needs.
@@ -173,9 +171,7 @@ def prepare_points(
     if estimated:
         orientation = estimated_normals(points, tree, planes)
         pieces = int(orientation.pieces.max()) + 1
-        normals, turned = turn_by_flood(
-            Enclosure(SurfelDistance(points, orientation.normals)), points, orientation.normals, tree
-        )
+        normals, turned = check_normals(points, orientation.normals, tree)
         flat = f", {orientation.flat_pieces} of them flat (turned to face +z)" if orientation.flat_pieces else ""
         flood = f"; {turned} turned where the free space around the points says they pointed in" if turned else ""
         reason = "the point cloud has no normals; estimating" if source == "auto" else "estimating"
