@@ -12,8 +12,7 @@ from skimage import data
 from rbfield.signals.image import centre_crop, image_to_float
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _python_sigint_handler():
+def pytest_configure(config):
     """Ctrl-C as Python normally takes it, for the tests that send SIGINT, even
     when the suite was started in the background, where shells ignore SIGINT."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
@@ -32,13 +31,13 @@ def fast_paths_on(monkeypatch):
     monkeypatch.setenv("RBFIELD_DISABLE_FAST", "0")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def coffee_crop() -> np.ndarray:
     """64x64 RGB float32 crop of scikit-image's coffee photo (a real photograph)."""
     return image_to_float(centre_crop(data.coffee(), 64))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chelsea_crop_uint8() -> np.ndarray:
     """48x48 RGB uint8 crop of scikit-image's chelsea photo."""
     return centre_crop(data.chelsea(), 48)
