@@ -12,6 +12,13 @@ fits for N steps instead of a time, to compare what each step learns.
     python bench/large_photos.py --steps 2000 --photos storm-1920x1280.jpg
     python bench/large_photos.py --time 240 --batch 65536 --fields neurbf \\
         --neurbf '{"grid_share": 0.75, "grid_levels": 16}' --label grid-heavy
+    python bench/large_photos.py --steps 2000 --photos storm-1920x1280.jpg \\
+        --train '{"betas": [0.9, 0.999]}' --label beta2-999
+
+``--train`` overrides the training settings (``rbfield.TrainConfig``: Adam's
+betas and eps, the final learning-rate fraction) for every field of the run;
+give it a ``--label`` too, since the label and the overrides both name the
+cached fit.
 
 Each finished fit is kept in ``--work`` as a small JSON named by the photo, the
 field, the label, the budget, the time, the batch and a digest of the field's
@@ -22,6 +29,7 @@ fit in progress. Timings are only comparable within one run on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -32,7 +40,7 @@ from PIL import Image
 
 import rbfield
 from data_paths import PHOTOS
-from image_crops import cached_fit, field_settings
+from image_crops import cached_fit, field_settings, settings_digest
 from rbfield.io import atomic_write_json
 from rbfield.ops import keep_freed_memory_mapped, return_freed_memory
 from rbfield.signals.image_defaults import DEFAULT_BATCH
@@ -64,6 +72,7 @@ def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dic
     model.initialize(signal)
     setup = time.perf_counter() - started
     train = rbfield.TrainConfig(
+        **training_overrides(args),
         steps=args.steps,
         time_budget=None if args.steps else args.time,
         eval_every=args.eval_every,
@@ -84,6 +93,18 @@ def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dic
     }
 
 
+def training_overrides(args: argparse.Namespace) -> dict:
+    """``--train`` as keyword arguments of ``rbfield.TrainConfig`` (JSON lists become tuples); exits
+    with a message on a name ``TrainConfig`` does not have or another option sets."""
+    overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.train).items()}
+    set_by_options = {"steps", "time_budget", "eval_every", "checkpoint_every", "checkpoint_seconds", "progress"}
+    known = {item.name for item in dataclasses.fields(rbfield.TrainConfig)} - set_by_options
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        sys.exit(f"--train: TrainConfig has no {', '.join(unknown)} (it has {', '.join(sorted(known))})")
+    return overrides
+
+
 def training_length(args: argparse.Namespace) -> str:
     """The fit's length for cache names: "2000steps" or "240s"."""
     return f"{args.steps}steps" if args.steps else f"{args.time:g}s"
@@ -102,7 +123,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--neurbf", default="{}", help="JSON overrides of neurbf's image settings")
-    parser.add_argument("--label", default="preset", help="name of this neurbf variant")
+    parser.add_argument("--train", default="{}", help="JSON overrides of rbfield.TrainConfig (betas, eps, ...)")
+    parser.add_argument("--label", default="preset", help="variant name: neurbf's, or every field's with --train")
     parser.add_argument("--work", default="runs/bench-large-photos")
     parser.add_argument("--out", default="bench/results/large_photos")
     return parser.parse_args()
@@ -113,15 +135,18 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     keep_freed_memory_mapped()
     overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.neurbf).items()}
+    train_overrides = training_overrides(args)
     rows = []
     for photo in args.photos.split(","):
         path = Path(args.images) / photo
         if not path.exists():
             sys.exit(f"no photo {path}")
         for field in args.fields.split(","):
-            label = args.label if field == "neurbf" else "preset"
+            label = args.label if field == "neurbf" or train_overrides else "preset"
             settings = field_settings(field, overrides, photo_spec(path), args.params)
             tag = f"{path.stem}-{field}-{label}-{args.params}-{training_length(args)}-b{args.batch}-t{args.threads}"
+            if train_overrides:
+                tag += f"-train{settings_digest(train_overrides)}"
             fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, args))
             return_freed_memory()
             rows.append({"photo": photo, "field": field, "label": label, **fit})
@@ -129,7 +154,11 @@ def main() -> int:
     lines = [
         f"`python bench/large_photos.py --photos {args.photos} --fields {args.fields} --params {args.params} "
         f"{'--steps ' + str(args.steps) if args.steps else f'--time {args.time:g}'} --batch {args.batch} "
-        f"--threads {args.threads}" + (f" --neurbf '{args.neurbf}' --label {args.label}`" if overrides else "`"),
+        f"--threads {args.threads}"
+        + (f" --eval-every {args.eval_every}" if args.eval_every != 100 else "")
+        + (f" --neurbf '{args.neurbf}'" if overrides else "")
+        + (f" --train '{args.train}'" if train_overrides else "")
+        + (f" --label {args.label}`" if overrides or train_overrides else "`"),
         "",
         "| photo | field | variant | steps | s / step | s to 45 dB | s to 50 dB | PSNR dB | SSIM |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
