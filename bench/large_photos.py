@@ -101,7 +101,7 @@ def training_overrides(args: argparse.Namespace) -> dict:
     known = {item.name for item in dataclasses.fields(rbfield.TrainConfig)} - set_by_options
     unknown = sorted(set(overrides) - known)
     if unknown:
-        sys.exit(f"--train: TrainConfig has no {', '.join(unknown)} (it has {', '.join(sorted(known))})")
+        sys.exit(f"--train takes {', '.join(sorted(known))}, not {', '.join(unknown)}")
     return overrides
 
 
