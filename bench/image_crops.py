@@ -199,14 +199,14 @@ def run_all(args: argparse.Namespace) -> list[dict]:
         for field in fields:
             label = args.label if field == "neurbf" else "preset"
             settings = field_settings(field, overrides)
-            pixels = args.mlp_pixels if field in MLP_FIELDS and 0 < args.mlp_pixels < every_pixel else every_pixel
+            batch = args.mlp_pixels if field in MLP_FIELDS and 0 < args.mlp_pixels < every_pixel else every_pixel
             tag = f"{name}-{field}-{label}-{args.params}-{args.steps}-x{args.scale}-seed{args.seed}"
-            tag += f"-px{pixels}" if pixels < every_pixel else ""
+            tag += f"-px{batch}" if batch < every_pixel else ""
             fit = cached_fit(
                 args.work,
                 tag.replace(",", "_"),
                 settings,
-                lambda: fit_crop(patch, name, field, settings, args.params, args.steps, args.seed, pixels),
+                lambda: fit_crop(patch, name, field, settings, args.params, args.steps, args.seed, batch),
             )
             row["fits"][field] = fit
             print(f"{name:28s} {field:12s} {fit['psnr']:6.2f} dB {fit['seconds']:7.1f} s", flush=True)
