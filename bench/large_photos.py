@@ -16,9 +16,9 @@ fits for N steps instead of a time, to compare what each step learns.
         --train '{"betas": [0.9, 0.999]}' --label beta2-999
 
 ``--train`` overrides the training settings (``rbfield.TrainConfig``: Adam's
-betas and eps, the final learning-rate fraction) for every field of the run;
-give it a ``--label`` too, since the label and the overrides both name the
-cached fit.
+betas and eps, the final learning-rate fraction, the seed) for every field of
+the run; give it a ``--label`` too, which names the variant in the table (a
+digest of the overrides names the cached fit).
 
 Each finished fit is kept in ``--work`` as a small JSON named by the photo, the
 field, the label, the budget, the time, the batch and a digest of the field's
