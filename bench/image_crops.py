@@ -137,6 +137,11 @@ def fit_crop(
     }
 
 
+def json_overrides(text: str) -> dict:
+    """A JSON object of settings as keyword arguments: its lists become tuples, as the settings hold them."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in json.loads(text).items()}
+
+
 def field_settings(field: str, neurbf_overrides: dict, spec: rbfield.SignalSpec | None = None, budget=None):
     """A field's image settings: its preset's (for an image of ``spec`` at ``budget``; None: a crop), with
     ``neurbf_overrides`` replacing fields for neurbf."""
@@ -185,7 +190,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def run_all(args: argparse.Namespace) -> list[dict]:
     """Every (crop, field) fit, reusing finished ones from --work; one dict per crop."""
-    overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.neurbf).items()}
+    overrides = json_overrides(args.neurbf)
     fields = args.fields.split(",")
     rows, loaded, pixels = [], None, None
     for name in crop_names(args.crops):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from PIL import Image
 
 import rbfield
 from data_paths import PHOTOS
-from image_crops import cached_fit, field_settings, settings_digest
+from image_crops import cached_fit, field_settings, json_overrides, settings_digest
 from rbfield.io import atomic_write_json
 from rbfield.ops import keep_freed_memory_mapped, return_freed_memory
 from rbfield.signals.image_defaults import DEFAULT_BATCH
@@ -64,15 +63,16 @@ def photo_spec(path: Path) -> rbfield.SignalSpec:
         return rbfield.SignalSpec("image", 2, len(image.getbands()), image.size)
 
 
-def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dict:
-    """One fit; returns its steps, seconds per step, subset curve and whole-image PSNR/SSIM."""
+def fit_photo(path: Path, field: str, settings, train_overrides: dict, args: argparse.Namespace) -> dict:
+    """One fit, with ``train_overrides`` replacing ``rbfield.TrainConfig`` defaults; returns its steps,
+    seconds per step, subset curve and whole-image PSNR/SSIM."""
     signal = rbfield.ImageSignal.from_path(path, batch_size=args.batch)
     model = rbfield.build_field(field, signal.spec(), rbfield.parse_budget(args.params), seed=0, settings=settings)
     started = time.perf_counter()
     model.initialize(signal)
     setup = time.perf_counter() - started
     train = rbfield.TrainConfig(
-        **training_overrides(args),
+        **train_overrides,
         steps=args.steps,
         time_budget=None if args.steps else args.time,
         eval_every=args.eval_every,
@@ -96,7 +96,7 @@ def fit_photo(path: Path, field: str, settings, args: argparse.Namespace) -> dic
 def training_overrides(args: argparse.Namespace) -> dict:
     """``--train`` as keyword arguments of ``rbfield.TrainConfig`` (JSON lists become tuples); exits
     with a message on a name ``TrainConfig`` does not have or another option sets."""
-    overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.train).items()}
+    overrides = json_overrides(args.train)
     set_by_options = {"steps", "time_budget", "eval_every", "checkpoint_every", "checkpoint_seconds", "progress"}
     known = {item.name for item in dataclasses.fields(rbfield.TrainConfig)} - set_by_options
     unknown = sorted(set(overrides) - known)
@@ -134,7 +134,7 @@ def main() -> int:
     args = parse_arguments()
     torch.set_num_threads(args.threads)
     keep_freed_memory_mapped()
-    overrides = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.neurbf).items()}
+    overrides = json_overrides(args.neurbf)
     train_overrides = training_overrides(args)
     rows = []
     for photo in args.photos.split(","):
@@ -147,7 +147,7 @@ def main() -> int:
             tag = f"{path.stem}-{field}-{label}-{args.params}-{training_length(args)}-b{args.batch}-t{args.threads}"
             if train_overrides:
                 tag += f"-train{settings_digest(train_overrides)}"
-            fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, args))
+            fit = cached_fit(args.work, tag, settings, lambda: fit_photo(path, field, settings, train_overrides, args))
             return_freed_memory()
             rows.append({"photo": photo, "field": field, "label": label, **fit})
             print(f"{photo:26s} {field:12s} {label:12s} {fit['psnr']:6.2f} dB  {fit['steps']:6d} steps", flush=True)
